@@ -1,0 +1,14 @@
+// Reference elementwise kernels: ReLU and the residual add.
+
+export function relu(x: Float32Array, y: Float32Array): void {
+  // NaN stays NaN, as in PyTorch (max(NaN, 0) would turn it into 0 and hide a diverging run).
+  for (let i = 0; i < x.length; i++) y[i] = x[i] > 0 || Number.isNaN(x[i]) ? x[i] : 0;
+}
+
+export function reluBackward(dy: Float32Array, y: Float32Array, dx: Float32Array): void {
+  for (let i = 0; i < dy.length; i++) dx[i] = y[i] <= 0 ? 0 : dy[i];
+}
+
+export function add(a: Float32Array, b: Float32Array, y: Float32Array): void {
+  for (let i = 0; i < y.length; i++) y[i] = a[i] + b[i];
+}

@@ -1,0 +1,27 @@
+// The reference backend: plain TypeScript kernels, the oracle that every faster backend is tested against.
+import type { Kernels } from '../kernels.ts';
+import { batchNormApply, batchNormBackward, batchNormTrain } from './batchNorm.ts';
+import { conv2d, conv2dBackwardInput, conv2dBackwardWeight } from './conv2d.ts';
+import { add, relu, reluBackward } from './elementwise.ts';
+import { gemm } from './gemm.ts';
+import { logSoftmax } from './logSoftmax.ts';
+import { adaptiveAvgPool2d, adaptiveAvgPool2dBackward, maxPool2d, maxPool2dBackward } from './pool.ts';
+
+export const jsKernels: Kernels = {
+  name: 'js',
+  adaptiveAvgPool2d,
+  adaptiveAvgPool2dBackward,
+  add,
+  batchNormApply,
+  batchNormBackward,
+  batchNormTrain,
+  conv2d,
+  conv2dBackwardInput,
+  conv2dBackwardWeight,
+  gemm,
+  logSoftmax,
+  maxPool2d,
+  maxPool2dBackward,
+  relu,
+  reluBackward,
+};

@@ -1,0 +1,140 @@
+// The kernel table: every numeric loop the engine runs, as one interface that each backend implements.
+// Kernels write into caller-allocated outputs (zero copy) and never allocate tensors themselves.
+
+/** Geometry of a 2-D convolution over NCHW input x [N, C, H, W] and weight w [OC, C/groups, KH, KW]. */
+export interface ConvGeometry {
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  oc: number;
+  kh: number;
+  kw: number;
+  oh: number;
+  ow: number;
+  strideH: number;
+  strideW: number;
+  padH: number;
+  padW: number;
+  dilationH: number;
+  dilationW: number;
+  groups: number;
+}
+
+/** Geometry of a pooling window over x [N, C, H, W] giving [N, C, OH, OW]. */
+export interface PoolGeometry {
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  oh: number;
+  ow: number;
+  kh: number;
+  kw: number;
+  strideH: number;
+  strideW: number;
+  padH: number;
+  padW: number;
+  dilationH: number;
+  dilationW: number;
+}
+
+export interface Kernels {
+  readonly name: string;
+
+  /** Row-major C[M,N] = alpha·op(A)·op(B) + beta·C; beta 0 overwrites C. */
+  gemm(
+    transA: boolean,
+    transB: boolean,
+    m: number,
+    n: number,
+    k: number,
+    alpha: number,
+    a: Float32Array,
+    lda: number,
+    b: Float32Array,
+    ldb: number,
+    beta: number,
+    c: Float32Array,
+    ldc: number,
+  ): void;
+
+  /** y [N,OC,OH,OW] = conv(x, w) + bias. */
+  conv2d(g: ConvGeometry, x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array): void;
+  /** dx [N,C,H,W] = conv2d'(dy) w.r.t. x (overwritten). */
+  conv2dBackwardInput(g: ConvGeometry, dy: Float32Array, w: Float32Array, dx: Float32Array): void;
+  /** dw [OC,C/groups,KH,KW] = conv2d'(dy) w.r.t. w (overwritten). */
+  conv2dBackwardWeight(g: ConvGeometry, dy: Float32Array, x: Float32Array, dw: Float32Array): void;
+
+  /** Training-mode batch norm over x [N,C,HW]: writes y and, per channel, the batch mean, biased variance and 1/√(var + eps). */
+  batchNormTrain(
+    n: number,
+    c: number,
+    hw: number,
+    x: Float32Array,
+    gamma: Float32Array | null,
+    beta: Float32Array | null,
+    eps: number,
+    y: Float32Array,
+    mean: Float32Array,
+    variance: Float32Array,
+    invStd: Float32Array,
+  ): void;
+  /** y = (x − mean)·invStd·gamma + beta with given per-channel statistics (eval mode). */
+  batchNormApply(
+    n: number,
+    c: number,
+    hw: number,
+    x: Float32Array,
+    mean: Float32Array,
+    invStd: Float32Array,
+    gamma: Float32Array | null,
+    beta: Float32Array | null,
+    y: Float32Array,
+  ): void;
+  /**
+   * Gradients of batch norm. With `batchStats` the mean and invStd came from this batch (training), so dx
+   * includes their dependence on x; otherwise they were constants (eval). dgamma/dbeta are overwritten.
+   */
+  batchNormBackward(
+    n: number,
+    c: number,
+    hw: number,
+    dy: Float32Array,
+    x: Float32Array,
+    mean: Float32Array,
+    invStd: Float32Array,
+    gamma: Float32Array | null,
+    batchStats: boolean,
+    dx: Float32Array | null,
+    dgamma: Float32Array | null,
+    dbeta: Float32Array | null,
+  ): void;
+
+  relu(x: Float32Array, y: Float32Array): void;
+  /** dx = dy where y > 0, else 0. */
+  reluBackward(dy: Float32Array, y: Float32Array, dx: Float32Array): void;
+
+  /** y = a + b, elementwise. */
+  add(a: Float32Array, b: Float32Array, y: Float32Array): void;
+
+  /** Max pooling; `indices` gets each output's flat index into its input plane (H·W), as PyTorch returns. */
+  maxPool2d(g: PoolGeometry, x: Float32Array, y: Float32Array, indices: Int32Array): void;
+  /** dx (overwritten) receives dy at each recorded index. */
+  maxPool2dBackward(g: PoolGeometry, dy: Float32Array, indices: Int32Array, dx: Float32Array): void;
+
+  /** Adaptive average pooling of x [N·C, H, W] to [N·C, OH, OW] with PyTorch's window rule. */
+  adaptiveAvgPool2d(nc: number, h: number, w: number, oh: number, ow: number, x: Float32Array, y: Float32Array): void;
+  adaptiveAvgPool2dBackward(
+    nc: number,
+    h: number,
+    w: number,
+    oh: number,
+    ow: number,
+    dy: Float32Array,
+    dx: Float32Array,
+  ): void;
+
+  /** Row-wise log-softmax of x [rows, cols]. */
+  logSoftmax(rows: number, cols: number, x: Float32Array, y: Float32Array): void;
+}

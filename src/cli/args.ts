@@ -1,0 +1,32 @@
+// Argument parsing shared by the commands: node's parseArgs plus typed readers whose errors name the option.
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+
+export class UsageError extends Error {}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+export function parse<T extends Options>(
+  argv: string[],
+  options: T,
+  usage: string,
+): ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>> {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true, strict: true as const });
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n\nusage: ${usage}`);
+  }
+}
+
+export function requireString(values: Record<string, unknown>, name: string, usage: string): string {
+  const v = values[name];
+  if (typeof v !== 'string' || v === '') throw new UsageError(`missing --${name}\n\nusage: ${usage}`);
+  return v;
+}
+
+export function optionalInt(values: Record<string, unknown>, name: string, min = 1): number | undefined {
+  const v = values[name];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}, got "${v}"`);
+  return n;
+}

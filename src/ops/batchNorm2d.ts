@@ -1,0 +1,71 @@
+// batchNorm2d: training mode normalises by batch statistics and updates the running ones; eval mode uses them.
+import { record } from '../autograd/tape.ts';
+import { kernels } from '../backend/index.ts';
+import { shapeString, Tensor } from '../tensor/tensor.ts';
+import { expectRank } from './util.ts';
+
+export interface BatchNormOptions {
+  training: boolean;
+  momentum?: number;
+  eps?: number;
+}
+
+// x is (N,C,H,W); weight, bias, runningMean, runningVar are (C)
+export function batchNorm2d(
+  x: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  { training, momentum = 0.1, eps = 1e-5 }: BatchNormOptions,
+): Tensor {
+  expectRank(x, 4, 'batchNorm2d', 'input');
+  const [n, c, h, w] = x.shape;
+  const hw = h * w;
+  for (const [name, t] of [
+    ['weight', weight],
+    ['bias', bias],
+    ['running_mean', runningMean],
+    ['running_var', runningVar],
+  ] as const) {
+    if (t && (t.shape.length !== 1 || t.shape[0] !== c)) {
+      throw new Error(
+        `batchNorm2d: ${name} must have shape [${c}] for input ${shapeString(x.shape)}, got ${shapeString(t.shape)}`,
+      );
+    }
+  }
+  const k = kernels();
+  const y = Tensor.zeros(x.shape);
+  const mean = new Float32Array(c);
+  const invStd = new Float32Array(c);
+  const useBatchStats = training || !runningMean || !runningVar;
+  if (useBatchStats) {
+    const count = n * hw;
+    if (count <= 1) {
+      throw new Error(
+        `batchNorm2d: expected more than 1 value per channel when training, got input ${shapeString(x.shape)}`,
+      );
+    }
+    const variance = new Float32Array(c);
+    k.batchNormTrain(n, c, hw, x.data, weight?.data ?? null, bias?.data ?? null, eps, y.data, mean, variance, invStd);
+    if (training && runningMean && runningVar) {
+      // Running variance uses the unbiased estimate, as PyTorch does; the normalisation itself used the biased one.
+      const unbias = count / (count - 1);
+      for (let ch = 0; ch < c; ch++) {
+        runningMean.data[ch] = (1 - momentum) * runningMean.data[ch] + momentum * mean[ch];
+        runningVar.data[ch] = (1 - momentum) * runningVar.data[ch] + momentum * variance[ch] * unbias;
+      }
+    }
+  } else if (runningMean && runningVar) {
+    mean.set(runningMean.data);
+    for (let ch = 0; ch < c; ch++) invStd[ch] = 1 / Math.sqrt(runningVar.data[ch] + eps);
+    k.batchNormApply(n, c, hw, x.data, mean, invStd, weight?.data ?? null, bias?.data ?? null, y.data);
+  }
+  return record(y, 'batchNorm2d', [x, weight, bias], (dy, needs) => {
+    const dx = needs[0] ? new Float32Array(x.numel) : null;
+    const dgamma = needs[1] ? new Float32Array(c) : null;
+    const dbeta = needs[2] ? new Float32Array(c) : null;
+    k.batchNormBackward(n, c, hw, dy, x.data, mean, invStd, weight?.data ?? null, useBatchStats, dx, dgamma, dbeta);
+    return [dx, dgamma, dbeta];
+  });
+}
