@@ -1,7 +1,6 @@
 // Reference GEMM on typed arrays: row-major C = alpha·op(A)·op(B) + beta·C, with loop orders that stream
-// contiguous rows (axpy form for A·B and Aᵀ·B, dot form for A·Bᵀ) and k/j blocking to stay in cache.
+// contiguous rows (axpy form for A·B and Aᵀ·B, dot form for A·Bᵀ), accumulating in float64.
 
-const BLOCK_K = 128;
 const BLOCK_N = 256;
 
 function scaleC(m: number, n: number, beta: number, c: Float32Array, ldc: number): void {
@@ -35,18 +34,19 @@ export function gemm(
       // Rare (no ResNet kernel needs it): materialise Bᵀ and fall into the Aᵀ·B case.
       const bt = new Float32Array(k * n);
       for (let j = 0; j < n; j++) for (let p = 0; p < k; p++) bt[p * n + j] = b[j * ldb + p];
-      gemmTransA(m, n, k, alpha, a, lda, bt, n, c, ldc);
+      gemmAxpy(true, m, n, k, alpha, a, lda, bt, n, c, ldc);
       return;
     }
     gemmTransB(m, n, k, alpha, a, lda, b, ldb, c, ldc);
     return;
   }
-  if (transA) gemmTransA(m, n, k, alpha, a, lda, b, ldb, c, ldc);
-  else gemmNN(m, n, k, alpha, a, lda, b, ldb, c, ldc);
+  gemmAxpy(transA, m, n, k, alpha, a, lda, b, ldb, c, ldc);
 }
 
-// C[i, j] += alpha·A[i, p]·B[p, j]
-function gemmNN(
+// C[i, j] += alpha·A[i, p]·B[p, j], or with A stored [k, m] when transA. Each row block of C accumulates in
+// float64 across all of k, so the reference carries no float32 summation error into the tests it anchors.
+function gemmAxpy(
+  transA: boolean,
   m: number,
   n: number,
   k: number,
@@ -58,48 +58,18 @@ function gemmNN(
   c: Float32Array,
   ldc: number,
 ): void {
+  const acc = new Float64Array(BLOCK_N);
   for (let j0 = 0; j0 < n; j0 += BLOCK_N) {
-    const j1 = Math.min(n, j0 + BLOCK_N);
-    for (let p0 = 0; p0 < k; p0 += BLOCK_K) {
-      const p1 = Math.min(k, p0 + BLOCK_K);
-      for (let i = 0; i < m; i++) {
-        const ci = i * ldc;
-        const ai = i * lda;
-        for (let p = p0; p < p1; p++) {
-          const av = alpha * a[ai + p];
-          const bp = p * ldb;
-          for (let j = j0; j < j1; j++) c[ci + j] += av * b[bp + j];
-        }
+    const width = Math.min(n, j0 + BLOCK_N) - j0;
+    for (let i = 0; i < m; i++) {
+      acc.fill(0, 0, width);
+      for (let p = 0; p < k; p++) {
+        const av = alpha * (transA ? a[p * lda + i] : a[i * lda + p]);
+        const bp = p * ldb + j0;
+        for (let j = 0; j < width; j++) acc[j] += av * b[bp + j];
       }
-    }
-  }
-}
-
-// C[i, j] += alpha·A[p, i]·B[p, j]  (A stored [k, m])
-function gemmTransA(
-  m: number,
-  n: number,
-  k: number,
-  alpha: number,
-  a: Float32Array,
-  lda: number,
-  b: Float32Array,
-  ldb: number,
-  c: Float32Array,
-  ldc: number,
-): void {
-  for (let j0 = 0; j0 < n; j0 += BLOCK_N) {
-    const j1 = Math.min(n, j0 + BLOCK_N);
-    for (let p0 = 0; p0 < k; p0 += BLOCK_K) {
-      const p1 = Math.min(k, p0 + BLOCK_K);
-      for (let i = 0; i < m; i++) {
-        const ci = i * ldc;
-        for (let p = p0; p < p1; p++) {
-          const av = alpha * a[p * lda + i];
-          const bp = p * ldb;
-          for (let j = j0; j < j1; j++) c[ci + j] += av * b[bp + j];
-        }
-      }
+      const ci = i * ldc + j0;
+      for (let j = 0; j < width; j++) c[ci + j] += acc[j];
     }
   }
 }
