@@ -1,8 +1,13 @@
 // Which kernel table the ops call. The JS reference is always there; faster backends replace it as a whole.
 import { jsKernels } from './js/index.ts';
 import type { Kernels } from './kernels.ts';
+import { nativeKernels } from './native/index.ts';
 
-const registry = new Map<string, () => Kernels | null>([['js', () => jsKernels]]);
+// In order of preference, fastest last: kernels() picks the last one that loads.
+const registry = new Map<string, () => Kernels | null>([
+  ['js', () => jsKernels],
+  ['native', nativeKernels],
+]);
 let active: Kernels | null = null;
 
 /** Makes a backend selectable by name; `load` returns null (after warning) when it cannot run here. */

@@ -22,6 +22,8 @@ import { fnv1a32, syntheticUniform } from '../../src/tensor/synthetic.ts';
 import { IntTensor, Tensor } from '../../src/tensor/tensor.ts';
 import { assertClose, fixturesDir, loadSynthetic } from '../helpers.ts';
 
+// The js backend is the oracle these fixtures anchor; RESNET_BACKEND=native runs the same checks on the addon.
+process.env.RESNET_BACKEND ??= 'js';
 const root = join(fixturesDir, '..', '..');
 const work = mkdtempSync(join(tmpdir(), 'resnet-parity-'));
 after(() => rmSync(work, { recursive: true, force: true }));

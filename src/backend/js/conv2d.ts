@@ -1,7 +1,18 @@
-// Reference convolution: im2col + GEMM per image and group, with both backward passes beside the forward.
-import type { ConvGeometry } from '../kernels.ts';
-import { gemm } from './gemm.ts';
+// Convolution as im2col + GEMM per image and group, with both backward passes beside the forward. The GEMM is a
+// parameter: the js backend passes its reference GEMM, the native backend its AVX2 one.
+import type { ConvGeometry, Kernels } from '../kernels.ts';
 import { col2im, im2col, isPointwise } from './im2col.ts';
+
+type Gemm = Kernels['gemm'];
+export type ConvKernels = Pick<Kernels, 'conv2d' | 'conv2dBackwardInput' | 'conv2dBackwardWeight'>;
+
+export function im2colConvolution(gemm: Gemm): ConvKernels {
+  return {
+    conv2d: (g, x, w, bias, y) => conv2d(gemm, g, x, w, bias, y),
+    conv2dBackwardInput: (g, dy, w, dx) => conv2dBackwardInput(gemm, g, dy, w, dx),
+    conv2dBackwardWeight: (g, dy, x, dw) => conv2dBackwardWeight(gemm, g, dy, x, dw),
+  };
+}
 
 interface GroupDims {
   cg: number; // input channels per group
@@ -16,7 +27,8 @@ function groupDims(g: ConvGeometry): GroupDims {
 }
 
 // x is (N,C,H,W), w is (OC,C/g,KH,KW), y is (N,OC,OH,OW)
-export function conv2d(
+function conv2d(
+  gemm: Gemm,
   g: ConvGeometry,
   x: Float32Array,
   w: Float32Array,
@@ -50,7 +62,7 @@ export function conv2d(
 }
 
 // dx (N,C,H,W) = col2im(wᵀ · dy) per image and group
-export function conv2dBackwardInput(g: ConvGeometry, dy: Float32Array, w: Float32Array, dx: Float32Array): void {
+function conv2dBackwardInput(gemm: Gemm, g: ConvGeometry, dy: Float32Array, w: Float32Array, dx: Float32Array): void {
   const { cg, ocg, k, p } = groupDims(g);
   const pointwise = isPointwise(g);
   const dcol = pointwise ? null : new Float32Array(k * p);
@@ -71,7 +83,7 @@ export function conv2dBackwardInput(g: ConvGeometry, dy: Float32Array, w: Float3
 }
 
 // dw (OC,C/g,KH,KW) = Σₙ dy · colᵀ per group
-export function conv2dBackwardWeight(g: ConvGeometry, dy: Float32Array, x: Float32Array, dw: Float32Array): void {
+function conv2dBackwardWeight(gemm: Gemm, g: ConvGeometry, dy: Float32Array, x: Float32Array, dw: Float32Array): void {
   const { cg, ocg, k, p } = groupDims(g);
   const pointwise = isPointwise(g);
   const col = pointwise ? null : new Float32Array(k * p);

@@ -1,7 +1,7 @@
 // The reference backend: plain TypeScript kernels, the oracle that every faster backend is tested against.
 import type { Kernels } from '../kernels.ts';
 import { batchNormApply, batchNormBackward, batchNormTrain } from './batchNorm.ts';
-import { conv2d, conv2dBackwardInput, conv2dBackwardWeight } from './conv2d.ts';
+import { im2colConvolution } from './conv2d.ts';
 import { add, relu, reluBackward } from './elementwise.ts';
 import { gemm } from './gemm.ts';
 import { logSoftmax } from './logSoftmax.ts';
@@ -15,9 +15,7 @@ export const jsKernels: Kernels = {
   batchNormApply,
   batchNormBackward,
   batchNormTrain,
-  conv2d,
-  conv2dBackwardInput,
-  conv2dBackwardWeight,
+  ...im2colConvolution(gemm),
   gemm,
   logSoftmax,
   maxPool2d,

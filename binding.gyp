@@ -1,0 +1,49 @@
+# resnet_native: the C++ kernel core. Kernels for an instruction set beyond baseline x86-64 are compiled in their
+# own static library with that set's flags; everything else stays baseline, and features.cc picks at run time.
+{
+  "targets": [
+    {
+      "target_name": "resnet_native",
+      "sources": [
+        "native/addon.cc",
+        "native/threadpool.cc",
+        "native/threadpool_binding.cc",
+        "native/cpu/cpu_binding.cc",
+        "native/cpu/features.cc",
+        "native/cpu/peak.cc",
+        "native/gemm/dispatch.cc",
+        "native/gemm/gemm_binding.cc",
+        "native/gemm/pack.cc",
+        "native/gemm/sgemm.cc",
+        "native/gemm/ukernel_scalar.cc"
+      ],
+      "dependencies": [
+        "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except",
+        "resnet_kernels_avx2_fma"
+      ],
+      "cflags_cc": ["-O3", "-fvisibility=hidden"],
+      "conditions": [
+        ["target_arch=='x64'", { "defines": ["RESNET_HAVE_AVX2_FMA"] }],
+        ["OS=='mac'", { "xcode_settings": { "GCC_OPTIMIZATION_LEVEL": "3" } }]
+      ]
+    },
+    {
+      # The files here guard themselves with __AVX2__/__FMA__, so on other architectures they compile to nothing.
+      "target_name": "resnet_kernels_avx2_fma",
+      "type": "static_library",
+      "sources": [
+        "native/cpu/peak_avx2_fma.cc",
+        "native/gemm/ukernel_avx2_fma.cc"
+      ],
+      "cflags_cc": ["-O3"],
+      "conditions": [
+        ["target_arch=='x64'", {
+          "defines": ["RESNET_HAVE_AVX2_FMA"],
+          "cflags_cc": ["-mavx2", "-mfma"],
+          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma"], "GCC_OPTIMIZATION_LEVEL": "3" },
+          "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/arch:AVX2"] } }
+        }]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,179 @@
+// The GEMM driver: Goto/BLIS blocking around a packed microkernel, parallel over parts of C.
+// Loops, outermost first: nc columns of C (jc), kc of K (pc), mc rows (ic; A block packed), NR-wide B panels
+// (jr; packed during the first A block, reused by the others), MR-tall A panels (ir; one microkernel call each).
+#include "sgemm.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <new>
+
+#include "../threadpool.h"
+#include "ukernel.h"
+
+namespace resnet {
+namespace {
+
+// Below this many flops per thread, waking another thread costs more than it saves.
+constexpr double kMinFlopsPerThread = 2e6;
+
+struct FreeDeleter {
+  void operator()(float* p) const { std::free(p); }
+};
+
+// A per-thread scratch buffer that only grows: packing reuses it from call to call without allocating.
+float* scratch(std::unique_ptr<float, FreeDeleter>& buffer, size_t& capacity, size_t floats) {
+  if (floats > capacity) {
+    size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+    buffer.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+    if (!buffer) throw std::bad_alloc();
+    capacity = floats;
+  }
+  return buffer.get();
+}
+
+float* packed_a_scratch(size_t floats) {
+  thread_local std::unique_ptr<float, FreeDeleter> buffer;
+  thread_local size_t capacity = 0;
+  return scratch(buffer, capacity, floats);
+}
+
+float* packed_b_scratch(size_t floats) {
+  thread_local std::unique_ptr<float, FreeDeleter> buffer;
+  thread_local size_t capacity = 0;
+  return scratch(buffer, capacity, floats);
+}
+
+size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
+
+void scale_c(size_t m, size_t n, float beta, float* c, size_t ldc) {
+  for (size_t i = 0; i < m; i++) {
+    float* row = c + i * ldc;
+    if (beta == 0.0f) {
+      std::fill(row, row + n, 0.0f);
+    } else if (beta != 1.0f) {
+      for (size_t j = 0; j < n; j++) row[j] *= beta;
+    }
+  }
+}
+
+// Threads split C into a tm × tn grid of parts, and each part runs the whole blocked algorithm on its own: no
+// barrier between packing and compute, at the price of packing A tn times and B tm times. Pick the grid with the
+// least padded work per thread, counting a packed element as kPackCost flops (packing is memory-bound).
+constexpr double kPackCost = 32;
+
+struct Grid {
+  size_t tm, tn;
+};
+
+Grid choose_grid(size_t threads, size_t m, size_t n, const SgemmKernel& kern) {
+  const size_t m_panels = ceil_div(m, kern.mr), n_panels = ceil_div(n, kern.nr);
+  Grid best{1, threads};
+  double best_cost = 0;
+  for (size_t tm = 1; tm <= threads; tm++) {
+    if (threads % tm != 0) continue;
+    const size_t tn = threads / tm;
+    const double rows = static_cast<double>(ceil_div(m_panels, tm) * kern.mr);
+    const double cols = static_cast<double>(ceil_div(n_panels, tn) * kern.nr);
+    const double cost = 2 * rows * cols + kPackCost * (rows * std::ceil(cols / kern.nc) + cols);
+    if (tm == 1 || cost < best_cost) best_cost = cost, best = {tm, tn};
+  }
+  return best;
+}
+
+// Equal blocks of at most `max` (in units of `unit`): 576 with max 256 gives 192·3, not 256 + 256 + 64, whose
+// short last block would pay the C tile's load and store for little work.
+size_t balanced_block(size_t total, size_t max, size_t unit) {
+  const size_t blocks = ceil_div(total, max);
+  return std::min(max, ceil_div(ceil_div(total, blocks), unit) * unit);
+}
+
+struct Problem {
+  size_t m, n, k;
+  float alpha, beta;
+  const float* a;
+  size_t a_row_stride, a_k_stride;
+  const float* b;
+  size_t b_col_stride, b_k_stride;
+  float* c;
+  size_t ldc;
+};
+
+// B is packed this many panels at a time, just before their first use: that reads kPackGroup·NR floats of each B
+// row, enough contiguous lines for the hardware prefetcher (one 64-byte line per row, rows pages apart, ran at
+// half the bandwidth and cost small-M conv shapes 25% of their time).
+constexpr size_t kPackGroup = 4;
+
+// One part of C: rows [m0, m1), columns [n0, n1).
+void gemm_part(const Problem& p, const SgemmKernel& kern, size_t m0, size_t m1, size_t n0, size_t n1) {
+  const size_t kc_max = balanced_block(p.k, kern.kc, 1);
+  const size_t mc_max = balanced_block(m1 - m0, kern.mc, kern.mr);
+  const size_t nc_max = balanced_block(n1 - n0, kern.nc, kern.nr);
+  float* packed_a = packed_a_scratch(mc_max * kc_max);
+  // With one A block, each B panel is used once: pack a group into a buffer that stays in L2 instead of writing
+  // (and evicting) a whole kc×nc block.
+  const bool single_a_block = m1 - m0 <= mc_max;
+  float* packed_b = packed_b_scratch(kc_max * (single_a_block ? kPackGroup * kern.nr : nc_max));
+  for (size_t jc = n0; jc < n1; jc += nc_max) {
+    const size_t nc = std::min(nc_max, n1 - jc);
+    const size_t n_panels = ceil_div(nc, kern.nr);
+    for (size_t pc = 0; pc < p.k; pc += kc_max) {
+      const size_t kc = std::min(kc_max, p.k - pc);
+      const float beta = pc == 0 ? p.beta : 1.0f;  // later K blocks add onto what the first one wrote
+      const float* b_block = p.b + jc * p.b_col_stride + pc * p.b_k_stride;
+      for (size_t ic = m0; ic < m1; ic += mc_max) {
+        const size_t mc = std::min(mc_max, m1 - ic);
+        const bool first = ic == m0;
+        kern.pack_a(p.a + ic * p.a_row_stride + pc * p.a_k_stride, p.a_row_stride, p.a_k_stride, mc, kc, packed_a);
+        for (size_t q = 0; q < n_panels; q++) {
+          const size_t jr = q * kern.nr;
+          const size_t nr = std::min(kern.nr, nc - jr);
+          const size_t group_start = single_a_block ? q / kPackGroup * kPackGroup * kern.nr : 0;
+          if (first && q % kPackGroup == 0) {
+            kern.pack_b(b_block + jr * p.b_col_stride, p.b_col_stride, p.b_k_stride,
+                        std::min(kPackGroup * kern.nr, nc - jr), kc, packed_b + (jr - group_start) * kc);
+          }
+          const float* b_panel = packed_b + (jr - group_start) * kc;
+          float* c_col = p.c + (jc + jr) + ic * p.ldc;
+          for (size_t ir = 0; ir < mc; ir += kern.mr) {
+            kern.ukernel(kc, packed_a + ir * kc, b_panel, c_col + ir * p.ldc, p.ldc, p.alpha, beta,
+                         std::min(kern.mr, mc - ir), nr);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void sgemm(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alpha, const float* a, size_t lda,
+           const float* b, size_t ldb, float beta, float* c, size_t ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0 || alpha == 0.0f) {
+    scale_c(m, n, beta, c, ldc);
+    return;
+  }
+  const SgemmKernel& kern = sgemm_kernel();
+  const Problem p{m, n, k, alpha, beta,
+                  a, trans_a ? 1 : lda, trans_a ? lda : 1,
+                  b, trans_b ? ldb : 1, trans_b ? 1 : ldb,
+                  c, ldc};
+
+  const double flops = 2.0 * m * n * k;
+  const size_t pool = in_parallel_for() ? 1 : num_threads();  // nested calls run serially: do not split for them
+  const size_t threads = std::min(pool, static_cast<size_t>(std::max(1.0, flops / kMinFlopsPerThread)));
+  const Grid grid = choose_grid(threads, m, n, kern);
+  const size_t m_panels = ceil_div(m, kern.mr), n_panels = ceil_div(n, kern.nr);
+  parallel_for(grid.tm * grid.tn, [&](size_t t) {
+    const size_t im = t / grid.tn, in = t % grid.tn;
+    const size_t m0 = m_panels * im / grid.tm * kern.mr;
+    const size_t m1 = std::min(m, m_panels * (im + 1) / grid.tm * kern.mr);
+    const size_t n0 = n_panels * in / grid.tn * kern.nr;
+    const size_t n1 = std::min(n, n_panels * (in + 1) / grid.tn * kern.nr);
+    if (m0 < m1 && n0 < n1) gemm_part(p, kern, m0, m1, n0, n1);
+  });
+}
+
+}  // namespace resnet

@@ -1,0 +1,40 @@
+// The SGEMM microkernels and the table that describes each one to the blocking driver.
+#pragma once
+
+#include <cstddef>
+
+namespace resnet {
+
+// C[m×n] = alpha·(Ap·Bp) + beta·C for one tile, m <= MR and n <= NR (C row-major with row stride ldc).
+// Ap: kc steps of MR floats (one column of op(A) per step), Bp: kc steps of NR floats (one row of op(B) per step),
+// both zero-padded to the full tile. beta == 0 overwrites C without reading it, so NaN in C does not survive.
+using SgemmUkernel = void (*)(size_t kc, const float* ap, const float* bp, float* c, size_t ldc, float alpha,
+                              float beta, size_t m, size_t n);
+
+// Packs `rows` rows of a strided matrix (element (r, k) at src[r·row_stride + k·k_stride]) into panels of `tile`
+// rows, each laid out as kc steps of `tile` floats; the last panel is zero-padded.
+using SgemmPack = void (*)(const float* src, size_t row_stride, size_t k_stride, size_t rows, size_t kc,
+                           float* dst);
+
+struct SgemmKernel {
+  const char* name;
+  size_t mr, nr;
+  // Cache blocking, chosen for the tile: kc·NR floats of B stay in L1 while an mc×kc block of A streams from L2,
+  // and a kc×nc block of packed B is shared by every thread.
+  size_t mc, kc, nc;
+  SgemmUkernel ukernel;
+  SgemmPack pack_a;  // panels of mr rows
+  SgemmPack pack_b;  // panels of nr columns
+};
+
+// The kernel for this CPU, picked once from the dispatch table in dispatch.cc.
+const SgemmKernel& sgemm_kernel();
+
+void sgemm_ukernel_4x8_scalar(size_t kc, const float* ap, const float* bp, float* c, size_t ldc, float alpha,
+                              float beta, size_t m, size_t n);
+#if defined(RESNET_HAVE_AVX2_FMA)
+void sgemm_ukernel_6x16_avx2_fma(size_t kc, const float* ap, const float* bp, float* c, size_t ldc, float alpha,
+                                 float beta, size_t m, size_t n);
+#endif
+
+}  // namespace resnet

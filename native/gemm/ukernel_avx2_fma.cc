@@ -1,0 +1,90 @@
+// The AVX2+FMA microkernel, compiled with -mavx2 -mfma and called only when the CPU has both.
+// Nothing here may be an inline function or template shared with baseline files: the linker could keep this
+// file's AVX2 copy for everyone, and the baseline path would then fault on older CPUs.
+#include "ukernel.h"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+
+namespace resnet {
+
+// 6×16 broadcast kernel: 12 ymm accumulators + 2 for the B row + 1 for the broadcast A value = 15 of 16 registers.
+// Each k step is 2 loads, 6 broadcasts and 12 FMAs: 6 cycles on two FMA ports, with loads to spare.
+void sgemm_ukernel_6x16_avx2_fma(size_t kc, const float* ap, const float* bp, float* c, size_t ldc, float alpha,
+                                 float beta, size_t m, size_t n) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+  __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+  __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+  __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+
+  // The C tile is touched only after the k loop; start its lines on their way now.
+  for (size_t i = 0; i < m; i++) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 15), _MM_HINT_T0);
+  }
+
+#pragma GCC unroll 4
+  for (size_t k = 0; k < kc; k++) {
+    const __m256 b0 = _mm256_load_ps(bp);
+    const __m256 b1 = _mm256_load_ps(bp + 8);
+    __m256 a;
+    a = _mm256_broadcast_ss(ap + 0);
+    c00 = _mm256_fmadd_ps(a, b0, c00);
+    c01 = _mm256_fmadd_ps(a, b1, c01);
+    a = _mm256_broadcast_ss(ap + 1);
+    c10 = _mm256_fmadd_ps(a, b0, c10);
+    c11 = _mm256_fmadd_ps(a, b1, c11);
+    a = _mm256_broadcast_ss(ap + 2);
+    c20 = _mm256_fmadd_ps(a, b0, c20);
+    c21 = _mm256_fmadd_ps(a, b1, c21);
+    a = _mm256_broadcast_ss(ap + 3);
+    c30 = _mm256_fmadd_ps(a, b0, c30);
+    c31 = _mm256_fmadd_ps(a, b1, c31);
+    a = _mm256_broadcast_ss(ap + 4);
+    c40 = _mm256_fmadd_ps(a, b0, c40);
+    c41 = _mm256_fmadd_ps(a, b1, c41);
+    a = _mm256_broadcast_ss(ap + 5);
+    c50 = _mm256_fmadd_ps(a, b0, c50);
+    c51 = _mm256_fmadd_ps(a, b1, c51);
+    ap += 6;
+    bp += 16;
+  }
+
+  const __m256 va = _mm256_set1_ps(alpha);
+  __m256 rows[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  if (m == 6 && n == 16) {
+    if (beta == 0.0f) {
+      for (size_t i = 0; i < 6; i++) {
+        _mm256_storeu_ps(c + i * ldc, _mm256_mul_ps(va, rows[i][0]));
+        _mm256_storeu_ps(c + i * ldc + 8, _mm256_mul_ps(va, rows[i][1]));
+      }
+    } else {
+      const __m256 vb = _mm256_set1_ps(beta);
+      for (size_t i = 0; i < 6; i++) {
+        float* row = c + i * ldc;
+        _mm256_storeu_ps(row, _mm256_fmadd_ps(va, rows[i][0], _mm256_mul_ps(vb, _mm256_loadu_ps(row))));
+        _mm256_storeu_ps(row + 8, _mm256_fmadd_ps(va, rows[i][1], _mm256_mul_ps(vb, _mm256_loadu_ps(row + 8))));
+      }
+    }
+    return;
+  }
+  // Edge tile: spill the accumulators and touch only the m×n part of C that exists.
+  alignas(32) float tile[6][16];
+  for (size_t i = 0; i < 6; i++) {
+    _mm256_store_ps(tile[i], _mm256_mul_ps(va, rows[i][0]));
+    _mm256_store_ps(tile[i] + 8, _mm256_mul_ps(va, rows[i][1]));
+  }
+  for (size_t i = 0; i < m; i++) {
+    float* row = c + i * ldc;
+    if (beta == 0.0f) {
+      for (size_t j = 0; j < n; j++) row[j] = tile[i][j];
+    } else {
+      for (size_t j = 0; j < n; j++) row[j] = tile[i][j] + beta * row[j];
+    }
+  }
+}
+
+}  // namespace resnet
+#endif

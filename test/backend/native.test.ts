@@ -1,0 +1,65 @@
+// The native backend against the js reference, kernel by kernel, on odd shapes (primes, 1s, batch 1, groups,
+// strides, dilation). Tolerance: 1e-5 relative to max |reference| (float32 vs float64 accumulation).
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { jsKernels } from '../../src/backend/js/index.ts';
+import { nativeKernels } from '../../src/backend/native/index.ts';
+import { convGeometry } from '../../src/ops/conv2d.ts';
+import { Generator } from '../../src/tensor/random.ts';
+import { assertClose } from '../helpers.ts';
+
+const native = nativeKernels();
+const rng = new Generator(7);
+const randn = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
+
+type Case = [x: number[], w: number[], opts: { stride?: number; padding?: number; dilation?: number; groups?: number }];
+const cases: Case[] = [
+  [[1, 3, 13, 11], [5, 3, 7, 7], { stride: 2, padding: 3 }],
+  [[2, 7, 9, 9], [11, 7, 3, 3], { padding: 1 }],
+  [[1, 8, 10, 7], [6, 8, 3, 3], { stride: 2, padding: 1 }],
+  [[3, 5, 6, 6], [13, 5, 1, 1], {}],
+  [[1, 6, 9, 9], [4, 6, 1, 1], { stride: 2 }],
+  [[2, 8, 7, 5], [8, 2, 3, 3], { padding: 1, groups: 4 }],
+  [[1, 4, 11, 11], [4, 4, 3, 3], { padding: 2, dilation: 2 }],
+  [[1, 1, 1, 1], [1, 1, 1, 1], {}],
+];
+
+describe('native backend matches js', { skip: native ? false : 'native addon not built' }, () => {
+  for (const [xs, ws, opts] of cases) {
+    const g = convGeometry(xs, ws, opts);
+    test(`conv2d x=[${xs}] w=[${ws}] s=${g.strideH} p=${g.padH} d=${g.dilationH} g=${g.groups}: forward, dx, dw`, () => {
+      assert.ok(native);
+      const x = randn(xs.reduce((a, b) => a * b));
+      const w = randn(ws.reduce((a, b) => a * b));
+      const bias = randn(g.oc);
+      const ySize = g.n * g.oc * g.oh * g.ow;
+      const [y1, y2] = [new Float32Array(ySize), new Float32Array(ySize)];
+      jsKernels.conv2d(g, x, w, bias, y1);
+      native.conv2d(g, x, w, bias, y2);
+      assertClose(y2, y1, { rtol: 1e-5, what: 'y' });
+      const dy = randn(ySize);
+      const [dx1, dx2] = [new Float32Array(x.length), new Float32Array(x.length)];
+      jsKernels.conv2dBackwardInput(g, dy, w, dx1);
+      native.conv2dBackwardInput(g, dy, w, dx2);
+      assertClose(dx2, dx1, { rtol: 1e-5, what: 'dx' });
+      const [dw1, dw2] = [new Float32Array(w.length), new Float32Array(w.length)];
+      jsKernels.conv2dBackwardWeight(g, dy, x, dw1);
+      native.conv2dBackwardWeight(g, dy, x, dw2);
+      assertClose(dw2, dw1, { rtol: 1e-5, what: 'dw' });
+    });
+  }
+  test('linear-shaped gemm A·Bᵀ m=5 n=1000 k=2048 and Aᵀ·B m=1000 n=2048 k=5', () => {
+    assert.ok(native);
+    const a = randn(5 * 2048);
+    const b = randn(1000 * 2048);
+    const [c1, c2] = [new Float32Array(5 * 1000), new Float32Array(5 * 1000)];
+    jsKernels.gemm(false, true, 5, 1000, 2048, 1, a, 2048, b, 2048, 0, c1, 1000);
+    native.gemm(false, true, 5, 1000, 2048, 1, a, 2048, b, 2048, 0, c2, 1000);
+    assertClose(c2, c1, { rtol: 1e-5, what: 'A·Bᵀ' });
+    const dy = randn(5 * 1000);
+    const [d1, d2] = [new Float32Array(1000 * 2048), new Float32Array(1000 * 2048)];
+    jsKernels.gemm(true, false, 1000, 2048, 5, 1, dy, 1000, a, 2048, 0, d1, 2048);
+    native.gemm(true, false, 1000, 2048, 5, 1, dy, 1000, a, 2048, 0, d2, 2048);
+    assertClose(d2, d1, { rtol: 1e-5, what: 'Aᵀ·B' });
+  });
+});
