@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import type { Kernels } from '../kernels.ts';
 
 export interface CpuInfo {
   avx2: boolean;
@@ -29,21 +30,7 @@ export interface NativeBinding {
    * transB). Throws a TypeError/RangeError when a leading dimension or array length does not fit the dims, or C
    * overlaps A or B. Runs on the native thread pool and blocks the calling thread.
    */
-  gemm(
-    transA: boolean,
-    transB: boolean,
-    m: number,
-    n: number,
-    k: number,
-    alpha: number,
-    a: Float32Array,
-    lda: number,
-    b: Float32Array,
-    ldb: number,
-    beta: number,
-    c: Float32Array,
-    ldc: number,
-  ): void;
+  gemm: Kernels['gemm'];
   /** Runs FMA loops for about `seconds` on one thread, then as long on all pool threads. */
   peakGflops(seconds: number): PeakGflops;
   cpuInfo(): CpuInfo;
