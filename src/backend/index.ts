@@ -29,14 +29,6 @@ export function kernels(): Kernels {
   if (active) return active;
   const wanted = process.env.RESNET_BACKEND;
   if (wanted) return setBackend(wanted);
-  for (const [name, load] of [...registry].reverse()) {
-    const k = load();
-    if (k) {
-      active = k;
-      return k;
-    }
-    if (name === 'js') break;
-  }
-  active = jsKernels;
+  active = [...registry.values()].reverse().reduce<Kernels | null>((found, load) => found ?? load(), null) ?? jsKernels;
   return active;
 }

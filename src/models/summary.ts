@@ -49,6 +49,7 @@ function leafShape(m: Module, s: readonly number[]): { shape: number[]; macs: nu
 
 export function summary(model: Module, inputShape: readonly number[]): Summary {
   const rows: SummaryRow[] = [];
+  const counted = new Set<string>();
   const patched: Module[] = [];
   for (const [name, m] of model.namedModules()) {
     if (m.namedChildren().length > 0 || m === model) continue;
@@ -60,9 +61,10 @@ export function summary(model: Module, inputShape: readonly number[]): Summary {
         name,
         type: m.constructor.name,
         outputShape: shape,
-        params: rows.some((r) => r.name === name) ? 0 : params,
+        params: counted.has(name) ? 0 : params,
         macs,
       });
+      counted.add(name);
       return Tensor.zeros(shape);
     };
     patched.push(m);
