@@ -1,0 +1,40 @@
+// A loader worker thread: receives the cache's shared chunks and batch tasks, answers with transformed batches.
+import { parentPort } from 'node:worker_threads';
+import sharp from 'sharp';
+import { type BatchItem, type BatchSpec, runBatch } from './batch.ts';
+import { type CacheRef, cachedImage } from './pixelCache.ts';
+
+export type WorkerRequest =
+  | { type: 'chunks'; chunks: SharedArrayBuffer[] }
+  | { type: 'batch'; id: number; spec: BatchSpec; items: { index: number; path: string; ref?: CacheRef }[] };
+
+export type WorkerReply =
+  | ({ type: 'result'; id: number } & Awaited<ReturnType<typeof runBatch>>)
+  | { type: 'error'; id: number; message: string; stack?: string };
+
+if (!parentPort) throw new Error('src/data/worker.ts runs as a worker thread of DataLoader');
+const port = parentPort;
+// Files are read once per epoch at most; libvips' operation cache would only hold memory.
+sharp.cache(false);
+const chunks: SharedArrayBuffer[] = [];
+
+port.on('message', async (msg: WorkerRequest) => {
+  if (msg.type === 'chunks') {
+    chunks.push(...msg.chunks);
+    return;
+  }
+  try {
+    const items: BatchItem[] = msg.items.map(({ index, path, ref }) => ({
+      index,
+      path,
+      image: ref && cachedImage(chunks, ref),
+    }));
+    const out = await runBatch(items, msg.spec);
+    const reply: WorkerReply = { type: 'result', id: msg.id, ...out };
+    port.postMessage(reply, [out.x.buffer as ArrayBuffer]);
+  } catch (err) {
+    const e = err instanceof Error ? err : new Error(String(err));
+    const reply: WorkerReply = { type: 'error', id: msg.id, message: e.message, stack: e.stack };
+    port.postMessage(reply);
+  }
+});
