@@ -1,6 +1,7 @@
 // Test helpers: closeness with a stated tolerance that reports where and by how much it failed (llm.c's
 // check_tensor), fixture loading, and synthetic state dicts shared with scripts/synthetic.py.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Module } from '../src/nn/module.ts';
@@ -43,4 +44,23 @@ export function loadSynthetic(model: Module): void {
   for (const [name, t] of model.stateDict()) {
     if (t instanceof Tensor) t.data.set(syntheticTensor(name, t.shape));
   }
+}
+
+export const repoRoot = join(fixturesDir, '..', '..');
+
+/** Runs the `resnet` CLI from the TypeScript sources, as a user would run the installed command. */
+export function resnet(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  return resnetWithEnv({}, ...args);
+}
+
+export function resnetWithEnv(
+  env: NodeJS.ProcessEnv,
+  ...args: string[]
+): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), ...args], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -32,7 +32,8 @@ export function forwardCommand(argv: string[]): void {
     numClasses: optionalInt(values, 'num-classes'),
     inChannels: optionalInt(values, 'in-channels'),
   });
-  if (values.weights) model.loadStateDict(readWeights(values.weights));
+  if (values.weights)
+    model.loadStateDict(readWeights(values.weights, { onNote: (n) => console.error(`${values.weights}: ${n}`) }));
   model.train(values.train === true);
 
   const tensors = readSafetensors(inputFile);

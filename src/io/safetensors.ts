@@ -1,9 +1,8 @@
 // Safetensors read/write (https://github.com/huggingface/safetensors): the weight format shared with PyTorch.
 // Reading validates the whole header before allocating any tensor, since files come from untrusted sources.
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { type AnyTensor, IntTensor, numel, shapeString, Tensor } from '../tensor/tensor.ts';
+import { writeFileAtomic } from './atomic.ts';
 
 export type TensorMap = Map<string, AnyTensor>;
 
@@ -110,7 +109,8 @@ function decode(view: DataView, e: Entry): AnyTensor {
   return new Tensor(out, e.shape);
 }
 
-function halfToFloat(h: number): number {
+/** IEEE 754 binary16 bits → number (subnormals, infinities and NaN included). */
+export function halfToFloat(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exponent = (h >> 10) & 0x1f;
   const fraction = h & 0x3ff;
@@ -234,19 +234,9 @@ export function writeSafetensors(
   metadata?: Record<string, string>,
 ): void {
   const bytes = serialize(tensors, metadata, file);
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    const fd = fs.openSync(temp, 'wx');
-    try {
-      fs.writeFileSync(fd, bytes);
-      // Flushed before the rename so that after a power loss the new name never points at unwritten blocks.
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(temp, file);
+    writeFileAtomic(file, bytes);
   } catch (error) {
-    fs.rmSync(temp, { force: true });
     throw new SafetensorsError(`${file}: cannot write (${(error as Error).message})`, { cause: error });
   }
 }

@@ -1,25 +1,15 @@
 // The CLI contract: summary's JSON line, forward's outputs, and errors that name the file, tensor or option.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { readSafetensors, writeSafetensors } from '../../src/io/safetensors.ts';
 import { IntTensor, Tensor } from '../../src/tensor/tensor.ts';
-import { fixturesDir } from '../helpers.ts';
+import { resnet } from '../helpers.ts';
 
-const root = join(fixturesDir, '..', '..');
 const work = mkdtempSync(join(tmpdir(), 'resnet-cli-'));
 after(() => rmSync(work, { recursive: true, force: true }));
-
-function resnet(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), ...args], {
-    cwd: root,
-    encoding: 'utf8',
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 describe('resnet summary', () => {
   test('resnet50 --json: last line has params 25,557,032 and macs 4.09 G', () => {
