@@ -11,19 +11,27 @@
         "native/cpu/cpu_binding.cc",
         "native/cpu/features.cc",
         "native/cpu/peak.cc",
+        "native/conv/conv.cc",
+        "native/conv/conv_binding.cc",
+        "native/conv/im2col.cc",
         "native/gemm/dispatch.cc",
         "native/gemm/gemm_binding.cc",
         "native/gemm/pack.cc",
         "native/gemm/sgemm.cc",
-        "native/gemm/ukernel_scalar.cc"
+        "native/gemm/ukernel_scalar.cc",
+        "native/layers/batch_norm.cc",
+        "native/layers/elementwise.cc",
+        "native/layers/pool.cc",
+        "native/optim/optim.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except",
-        "resnet_kernels_avx2_fma"
+        "resnet_kernels_avx2_fma",
+        "resnet_kernels_avx512"
       ],
       "cflags_cc": ["-O3", "-fvisibility=hidden"],
       "conditions": [
-        ["target_arch=='x64'", { "defines": ["RESNET_HAVE_AVX2_FMA"] }],
+        ["target_arch=='x64'", { "defines": ["RESNET_HAVE_AVX2_FMA", "RESNET_HAVE_AVX512"] }],
         ["OS=='mac'", { "xcode_settings": { "GCC_OPTIMIZATION_LEVEL": "3" } }]
       ]
     },
@@ -42,6 +50,24 @@
           "cflags_cc": ["-mavx2", "-mfma"],
           "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma"], "GCC_OPTIMIZATION_LEVEL": "3" },
           "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/arch:AVX2"] } }
+        }]
+      ]
+    },
+    {
+      # Like the AVX2 library: the files guard themselves with __AVX512F__, so elsewhere they compile to nothing.
+      "target_name": "resnet_kernels_avx512",
+      "type": "static_library",
+      "sources": [
+        "native/cpu/peak_avx512.cc",
+        "native/gemm/ukernel_avx512.cc"
+      ],
+      "cflags_cc": ["-O3"],
+      "conditions": [
+        ["target_arch=='x64'", {
+          "defines": ["RESNET_HAVE_AVX512"],
+          "cflags_cc": ["-mavx512f", "-mfma"],
+          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-mavx512f", "-mfma"], "GCC_OPTIMIZATION_LEVEL": "3" },
+          "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/arch:AVX512"] } }
         }]
       ]
     }

@@ -1,16 +1,39 @@
 // resnet_native: the export table of the addon. Each entry lives in its feature's own file (see bindings.h).
 #include <napi.h>
 
+#include <utility>
+
 #include "bindings.h"
 
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("cpuInfo", Napi::Function::New(env, resnet::CpuInfoBinding, "cpuInfo"));
-  exports.Set("gemm", Napi::Function::New(env, resnet::GemmBinding, "gemm"));
-  exports.Set("getNumThreads", Napi::Function::New(env, resnet::GetNumThreadsBinding, "getNumThreads"));
-  exports.Set("peakGflops", Napi::Function::New(env, resnet::PeakGflopsBinding, "peakGflops"));
-  exports.Set("setNumThreads", Napi::Function::New(env, resnet::SetNumThreadsBinding, "setNumThreads"));
+  const std::pair<const char*, Napi::Function::Callback> table[] = {
+      {"adamwUpdate", resnet::AdamwUpdateBinding},
+      {"adaptiveAvgPool2d", resnet::AdaptiveAvgPool2dBinding},
+      {"adaptiveAvgPool2dBackward", resnet::AdaptiveAvgPool2dBackwardBinding},
+      {"add", resnet::AddBinding},
+      {"batchNormApply", resnet::BatchNormApplyBinding},
+      {"batchNormBackward", resnet::BatchNormBackwardBinding},
+      {"batchNormTrain", resnet::BatchNormTrainBinding},
+      {"conv2d", resnet::Conv2dBinding},
+      {"conv2dBackwardInput", resnet::Conv2dBackwardInputBinding},
+      {"conv2dBackwardWeight", resnet::Conv2dBackwardWeightBinding},
+      {"conv2dPacked", resnet::Conv2dPackedBinding},
+      {"cpuInfo", resnet::CpuInfoBinding},
+      {"gemm", resnet::GemmBinding},
+      {"getNumThreads", resnet::GetNumThreadsBinding},
+      {"logSoftmax", resnet::LogSoftmaxBinding},
+      {"maxPool2d", resnet::MaxPool2dBinding},
+      {"maxPool2dBackward", resnet::MaxPool2dBackwardBinding},
+      {"packConv2dWeight", resnet::PackConv2dWeightBinding},
+      {"peakGflops", resnet::PeakGflopsBinding},
+      {"relu", resnet::ReluBinding},
+      {"reluBackward", resnet::ReluBackwardBinding},
+      {"setNumThreads", resnet::SetNumThreadsBinding},
+      {"sgdUpdate", resnet::SgdUpdateBinding},
+  };
+  for (const auto& [name, fn] : table) exports.Set(name, Napi::Function::New(env, fn, name));
   return exports;
 }
 

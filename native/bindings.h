@@ -11,4 +11,27 @@ Napi::Value PeakGflopsBinding(const Napi::CallbackInfo& info);   // cpu/cpu_bind
 Napi::Value SetNumThreadsBinding(const Napi::CallbackInfo& info);  // threadpool_binding.cc
 Napi::Value GetNumThreadsBinding(const Napi::CallbackInfo& info);  // threadpool_binding.cc
 
+Napi::Value Conv2dBinding(const Napi::CallbackInfo& info);               // conv/conv_binding.cc
+Napi::Value Conv2dBackwardInputBinding(const Napi::CallbackInfo& info);  // conv/conv_binding.cc
+Napi::Value Conv2dBackwardWeightBinding(const Napi::CallbackInfo& info);  // conv/conv_binding.cc
+Napi::Value Conv2dPackedBinding(const Napi::CallbackInfo& info);          // conv/conv_binding.cc
+Napi::Value PackConv2dWeightBinding(const Napi::CallbackInfo& info);      // conv/conv_binding.cc
+
+Napi::Value BatchNormTrainBinding(const Napi::CallbackInfo& info);     // layers/batch_norm.cc
+Napi::Value BatchNormApplyBinding(const Napi::CallbackInfo& info);     // layers/batch_norm.cc
+Napi::Value BatchNormBackwardBinding(const Napi::CallbackInfo& info);  // layers/batch_norm.cc
+
+Napi::Value ReluBinding(const Napi::CallbackInfo& info);          // layers/elementwise.cc
+Napi::Value ReluBackwardBinding(const Napi::CallbackInfo& info);  // layers/elementwise.cc
+Napi::Value AddBinding(const Napi::CallbackInfo& info);           // layers/elementwise.cc
+Napi::Value LogSoftmaxBinding(const Napi::CallbackInfo& info);    // layers/elementwise.cc
+
+Napi::Value MaxPool2dBinding(const Napi::CallbackInfo& info);                  // layers/pool.cc
+Napi::Value MaxPool2dBackwardBinding(const Napi::CallbackInfo& info);          // layers/pool.cc
+Napi::Value AdaptiveAvgPool2dBinding(const Napi::CallbackInfo& info);          // layers/pool.cc
+Napi::Value AdaptiveAvgPool2dBackwardBinding(const Napi::CallbackInfo& info);  // layers/pool.cc
+
+Napi::Value SgdUpdateBinding(const Napi::CallbackInfo& info);    // optim/optim.cc
+Napi::Value AdamwUpdateBinding(const Napi::CallbackInfo& info);  // optim/optim.cc
+
 }  // namespace resnet

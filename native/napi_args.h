@@ -48,6 +48,40 @@ inline Float32Span arg_float32_array(const Napi::CallbackInfo& info, size_t i, c
   return {array.Data(), array.ElementLength()};
 }
 
+// A Float32Array, or null (an optional operand): {nullptr, 0} for null.
+inline Float32Span arg_float32_array_or_null(const Napi::CallbackInfo& info, size_t i, const char* fn,
+                                             const char* name) {
+  if (info[i].IsNull()) return {nullptr, 0};
+  return arg_float32_array(info, i, fn, name);
+}
+
+// An Int32Array's own memory, without copying.
+inline Napi::Int32Array arg_int32_array(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* name) {
+  if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    throw Napi::TypeError::New(info.Env(), arg_label(fn, name) + " must be an Int32Array");
+  }
+  return info[i].As<Napi::Int32Array>();
+}
+
+// Throws unless the array holds at least `needed` elements (shorter would let the kernel run off its end).
+inline void expect_length(Napi::Env env, size_t length, size_t needed, const char* fn, const char* name) {
+  if (length < needed) {
+    throw Napi::RangeError::New(env, arg_label(fn, name) + " has " + std::to_string(length) + " elements, needs " +
+                                         std::to_string(needed));
+  }
+}
+
+// A size field of an options object (a geometry), checked like arg_size.
+inline size_t object_size(Napi::Env env, const Napi::Object& obj, const char* key, const char* fn, double min = 0) {
+  Napi::Value v = obj.Get(key);
+  const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+  if (!(d >= min && d <= 2147483647.0) || std::floor(d) != d) {
+    throw Napi::RangeError::New(env, std::string(fn) + ": geometry." + key + " must be an integer >= " +
+                                         std::to_string(static_cast<long long>(min)));
+  }
+  return static_cast<size_t>(d);
+}
+
 inline void expect_args(const Napi::CallbackInfo& info, size_t count, const char* fn) {
   if (info.Length() != count) {
     throw Napi::TypeError::New(info.Env(), std::string(fn) + ": expected " + std::to_string(count) +

@@ -71,11 +71,14 @@ class ThreadPool {
       job_size_ = n;
       next_.store(0, std::memory_order_relaxed);
       error_ = nullptr;
-      busy_workers_.store(workers_.size(), std::memory_order_relaxed);
+      open_.store(true, std::memory_order_seq_cst);
       generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     work();
+    // Every index is claimed. Close the job so that a worker that has not joined yet (asleep, or descheduled on a
+    // machine shared with other processes) stays out, and wait only for those running an index.
+    open_.store(false, std::memory_order_seq_cst);
     wait_for_workers();
     job_ = nullptr;
     if (error_) std::rethrow_exception(error_);
@@ -120,10 +123,10 @@ class ThreadPool {
   void wait_for_workers() {
     auto spin_until = std::chrono::steady_clock::now() + kSpinTime;
     unsigned spins = 0;
-    while (busy_workers_.load(std::memory_order_acquire) != 0) {
+    while (active_workers_.load(std::memory_order_seq_cst) != 0) {
       if (std::chrono::steady_clock::now() > spin_until) {
         std::unique_lock<std::mutex> lock(mutex_);
-        done_.wait(lock, [this] { return busy_workers_.load(std::memory_order_acquire) == 0; });
+        done_.wait(lock, [this] { return active_workers_.load(std::memory_order_seq_cst) == 0; });
         return;
       }
       spin_step(spins);
@@ -144,8 +147,11 @@ class ThreadPool {
         seen = generation_.load(std::memory_order_acquire);
         if (stopping_) return;
       }
-      work();
-      if (busy_workers_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      // Join only while the job is open. With both operations sequentially consistent, either the caller sees this
+      // increment after closing (and waits for us) or we see the job closed (and never touch it).
+      active_workers_.fetch_add(1, std::memory_order_seq_cst);
+      if (open_.load(std::memory_order_seq_cst)) work();
+      if (active_workers_.fetch_sub(1, std::memory_order_seq_cst) == 1) {
         // Taking the mutex orders this notify after the caller's predicate check, so the wakeup cannot be lost.
         std::lock_guard<std::mutex> lock(mutex_);
         done_.notify_one();
@@ -161,7 +167,8 @@ class ThreadPool {
   std::atomic<size_t> size_{1};
   std::atomic<uint64_t> generation_{0};
   std::atomic<size_t> next_{0};
-  std::atomic<size_t> busy_workers_{0};
+  std::atomic<size_t> active_workers_{0};  // workers inside the current job
+  std::atomic<bool> open_{false};             // whether workers may still join the current job
   const std::function<void(size_t)>* job_ = nullptr;
   size_t job_size_ = 0;
   std::exception_ptr error_;

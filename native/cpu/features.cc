@@ -20,13 +20,20 @@ CpuFeatures detect() {
 }
 
 Isa detect_isa() {
-  // RESNET_ISA=scalar forces the portable path, so it can be tested and timed on an AVX2 machine.
+  // RESNET_ISA=avx2_fma or scalar caps the path at that set, so each can be tested and timed on a bigger machine.
   const char* forced = std::getenv("RESNET_ISA");
-  if (forced && std::strcmp(forced, "scalar") == 0) return Isa::kScalar;
-#if defined(RESNET_HAVE_AVX2_FMA)
+  const bool cap_scalar = forced && std::strcmp(forced, "scalar") == 0;
+  const bool cap_avx2 = forced && std::strcmp(forced, "avx2_fma") == 0;
+  if (cap_scalar) return Isa::kScalar;
   const CpuFeatures& f = cpu_features();
+#if defined(RESNET_HAVE_AVX512)
+  if (!cap_avx2 && f.avx512f && f.fma) return Isa::kAvx512;
+#endif
+#if defined(RESNET_HAVE_AVX2_FMA)
   if (f.avx2 && f.fma) return Isa::kAvx2Fma;
 #endif
+  (void)cap_avx2;
+  (void)f;
   return Isa::kScalar;
 }
 
@@ -44,6 +51,8 @@ Isa kernel_isa() {
 
 const char* isa_name(Isa isa) {
   switch (isa) {
+    case Isa::kAvx512:
+      return "avx512";
     case Isa::kAvx2Fma:
       return "avx2_fma";
     case Isa::kScalar:

@@ -11,8 +11,8 @@ struct CpuFeatures {
 
 const CpuFeatures& cpu_features();
 
-// The instruction set the kernels dispatch to: "avx2_fma" or "scalar" (room for "avx512" and "neon").
-enum class Isa { kScalar, kAvx2Fma };
+// The instruction set the kernels dispatch to: "avx512", "avx2_fma" or "scalar" (room for "neon").
+enum class Isa { kScalar, kAvx2Fma, kAvx512 };
 Isa kernel_isa();
 const char* isa_name(Isa isa);
 

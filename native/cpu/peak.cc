@@ -36,6 +36,9 @@ struct Burst {
 };
 
 Burst select_burst() {
+#if defined(RESNET_HAVE_AVX512)
+  if (kernel_isa() == Isa::kAvx512) return {fma_burst_avx512, kFmaBurstAvx512Flops};
+#endif
 #if defined(RESNET_HAVE_AVX2_FMA)
   if (kernel_isa() == Isa::kAvx2Fma) return {fma_burst_avx2_fma, kFmaBurstAvx2FmaFlops};
 #endif

@@ -22,5 +22,9 @@ constexpr double kFmaBurstScalarFlops = 8 * 4 * 2;
 float fma_burst_avx2_fma(size_t iterations);
 constexpr double kFmaBurstAvx2FmaFlops = 12 * 8 * 2;
 #endif
+#if defined(RESNET_HAVE_AVX512)
+float fma_burst_avx512(size_t iterations);
+constexpr double kFmaBurstAvx512Flops = 12 * 16 * 2;
+#endif
 
 }  // namespace resnet

@@ -11,9 +11,13 @@ struct Candidate {
   SgemmKernel kernel;
 };
 
-// Room for more rows: AVX-512 (a 14×32 kernel, Isa::kAvx512, in its own -mavx512f library like AVX2's) and
-// NEON (8×12) for arm64. The scalar row stays last, as the fallback.
+// Room for more rows: NEON (8×12) for arm64. The scalar row stays last, as the fallback.
 const Candidate kCandidates[] = {
+#if defined(RESNET_HAVE_AVX512)
+    {Isa::kAvx512,
+     {"sgemm_ukernel_8x32_avx512", 8, 32, 256, 192, 4096, sgemm_ukernel_8x32_avx512, sgemm_pack_panels<8>,
+      sgemm_pack_panels<32>}},
+#endif
 #if defined(RESNET_HAVE_AVX2_FMA)
     {Isa::kAvx2Fma,
      {"sgemm_ukernel_6x16_avx2_fma", 6, 16, 144, 256, 4096, sgemm_ukernel_6x16_avx2_fma, sgemm_pack_panels<6>,

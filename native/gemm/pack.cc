@@ -85,5 +85,6 @@ template void sgemm_pack_panels<4>(const float*, size_t, size_t, size_t, size_t,
 template void sgemm_pack_panels<6>(const float*, size_t, size_t, size_t, size_t, float*);
 template void sgemm_pack_panels<8>(const float*, size_t, size_t, size_t, size_t, float*);
 template void sgemm_pack_panels<16>(const float*, size_t, size_t, size_t, size_t, float*);
+template void sgemm_pack_panels<32>(const float*, size_t, size_t, size_t, size_t, float*);
 
 }  // namespace resnet

@@ -5,10 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
-#include <memory>
-#include <new>
 
+#include "../scratch.h"
 #include "../threadpool.h"
 #include "ukernel.h"
 
@@ -18,31 +16,15 @@ namespace {
 // Below this many flops per thread, waking another thread costs more than it saves.
 constexpr double kMinFlopsPerThread = 2e6;
 
-struct FreeDeleter {
-  void operator()(float* p) const { std::free(p); }
-};
-
-// A per-thread scratch buffer that only grows: packing reuses it from call to call without allocating.
-float* scratch(std::unique_ptr<float, FreeDeleter>& buffer, size_t& capacity, size_t floats) {
-  if (floats > capacity) {
-    size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
-    buffer.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
-    if (!buffer) throw std::bad_alloc();
-    capacity = floats;
-  }
-  return buffer.get();
-}
-
+// Per-thread packing buffers: packing reuses them from call to call without allocating.
 float* packed_a_scratch(size_t floats) {
-  thread_local std::unique_ptr<float, FreeDeleter> buffer;
-  thread_local size_t capacity = 0;
-  return scratch(buffer, capacity, floats);
+  thread_local ScratchBuffer buffer;
+  return buffer.get(floats);
 }
 
 float* packed_b_scratch(size_t floats) {
-  thread_local std::unique_ptr<float, FreeDeleter> buffer;
-  thread_local size_t capacity = 0;
-  return scratch(buffer, capacity, floats);
+  thread_local ScratchBuffer buffer;
+  return buffer.get(floats);
 }
 
 size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
@@ -98,7 +80,26 @@ struct Problem {
   size_t b_col_stride, b_k_stride;
   float* c;
   size_t ldc;
+  const GemmEpilogue* epilogue;
+  const float* packed_a;  // all of op(A), packed by sgemm_pack_a; null: pack blocks of A as they are needed
 };
+
+// The epilogue on the m×n tile of C at rows [i0, i0 + m), columns [j0, j0 + n).
+void apply_epilogue(const GemmEpilogue& ep, size_t i0, size_t j0, size_t m, size_t n, float* c, size_t ldc) {
+  for (size_t i = 0; i < m; i++) {
+    float* row = c + (i0 + i) * ldc + j0;
+    const float bias = ep.row_bias ? ep.row_bias[i0 + i] : 0.0f;
+    if (ep.residual) {
+      const float* r = ep.residual + (i0 + i) * ep.ld_residual + j0;
+      for (size_t j = 0; j < n; j++) row[j] += bias + r[j];
+    } else if (ep.row_bias) {
+      for (size_t j = 0; j < n; j++) row[j] += bias;
+    }
+    if (ep.relu) {
+      for (size_t j = 0; j < n; j++) row[j] = row[j] < 0.0f ? 0.0f : row[j];
+    }
+  }
+}
 
 // B is packed this many panels at a time, just before their first use: that reads kPackGroup·NR floats of each B
 // row, enough contiguous lines for the hardware prefetcher (one 64-byte line per row, rows pages apart, ran at
@@ -110,7 +111,7 @@ void gemm_part(const Problem& p, const SgemmKernel& kern, size_t m0, size_t m1, 
   const size_t kc_max = balanced_block(p.k, kern.kc, 1);
   const size_t mc_max = balanced_block(m1 - m0, kern.mc, kern.mr);
   const size_t nc_max = balanced_block(n1 - n0, kern.nc, kern.nr);
-  float* packed_a = packed_a_scratch(mc_max * kc_max);
+  float* packed_a = p.packed_a ? nullptr : packed_a_scratch(mc_max * kc_max);
   // With one A block, each B panel is used once: pack a group into a buffer that stays in L2 instead of writing
   // (and evicting) a whole kc×nc block.
   const bool single_a_block = m1 - m0 <= mc_max;
@@ -121,11 +122,18 @@ void gemm_part(const Problem& p, const SgemmKernel& kern, size_t m0, size_t m1, 
     for (size_t pc = 0; pc < p.k; pc += kc_max) {
       const size_t kc = std::min(kc_max, p.k - pc);
       const float beta = pc == 0 ? p.beta : 1.0f;  // later K blocks add onto what the first one wrote
+      const GemmEpilogue* epilogue = pc + kc == p.k ? p.epilogue : nullptr;
       const float* b_block = p.b + jc * p.b_col_stride + pc * p.b_k_stride;
       for (size_t ic = m0; ic < m1; ic += mc_max) {
         const size_t mc = std::min(mc_max, m1 - ic);
         const bool first = ic == m0;
-        kern.pack_a(p.a + ic * p.a_row_stride + pc * p.a_k_stride, p.a_row_stride, p.a_k_stride, mc, kc, packed_a);
+        // Prepacked A holds each K block as panels of all M rows: block pc starts at pc·M_padded, row ic at ic·kc.
+        const float* a_block = packed_a;
+        if (p.packed_a) {
+          a_block = p.packed_a + pc * ceil_div(p.m, kern.mr) * kern.mr + ic * kc;
+        } else {
+          kern.pack_a(p.a + ic * p.a_row_stride + pc * p.a_k_stride, p.a_row_stride, p.a_k_stride, mc, kc, packed_a);
+        }
         for (size_t q = 0; q < n_panels; q++) {
           const size_t jr = q * kern.nr;
           const size_t nr = std::min(kern.nr, nc - jr);
@@ -137,8 +145,9 @@ void gemm_part(const Problem& p, const SgemmKernel& kern, size_t m0, size_t m1, 
           const float* b_panel = packed_b + (jr - group_start) * kc;
           float* c_col = p.c + (jc + jr) + ic * p.ldc;
           for (size_t ir = 0; ir < mc; ir += kern.mr) {
-            kern.ukernel(kc, packed_a + ir * kc, b_panel, c_col + ir * p.ldc, p.ldc, p.alpha, beta,
-                         std::min(kern.mr, mc - ir), nr);
+            const size_t mr = std::min(kern.mr, mc - ir);
+            kern.ukernel(kc, a_block + ir * kc, b_panel, c_col + ir * p.ldc, p.ldc, p.alpha, beta, mr, nr);
+            if (epilogue) apply_epilogue(*epilogue, ic + ir, jc + jr, mr, nr, p.c, p.ldc);
           }
         }
       }
@@ -146,34 +155,66 @@ void gemm_part(const Problem& p, const SgemmKernel& kern, size_t m0, size_t m1, 
   }
 }
 
-}  // namespace
-
-void sgemm(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alpha, const float* a, size_t lda,
-           const float* b, size_t ldb, float beta, float* c, size_t ldc) {
-  if (m == 0 || n == 0) return;
-  if (k == 0 || alpha == 0.0f) {
-    scale_c(m, n, beta, c, ldc);
-    return;
-  }
-  const SgemmKernel& kern = sgemm_kernel();
-  const Problem p{m, n, k, alpha, beta,
-                  a, trans_a ? 1 : lda, trans_a ? lda : 1,
-                  b, trans_b ? ldb : 1, trans_b ? 1 : ldb,
-                  c, ldc};
-
-  const double flops = 2.0 * m * n * k;
+// Runs problem p on the pool, split into a grid of parts of C.
+void run(const Problem& p, const SgemmKernel& kern) {
+  const double flops = 2.0 * p.m * p.n * p.k;
   const size_t pool = in_parallel_for() ? 1 : num_threads();  // nested calls run serially: do not split for them
   const size_t threads = std::min(pool, static_cast<size_t>(std::max(1.0, flops / kMinFlopsPerThread)));
-  const Grid grid = choose_grid(threads, m, n, kern);
-  const size_t m_panels = ceil_div(m, kern.mr), n_panels = ceil_div(n, kern.nr);
+  const Grid grid = choose_grid(threads, p.m, p.n, kern);
+  const size_t m_panels = ceil_div(p.m, kern.mr), n_panels = ceil_div(p.n, kern.nr);
   parallel_for(grid.tm * grid.tn, [&](size_t t) {
     const size_t im = t / grid.tn, in = t % grid.tn;
     const size_t m0 = m_panels * im / grid.tm * kern.mr;
-    const size_t m1 = std::min(m, m_panels * (im + 1) / grid.tm * kern.mr);
+    const size_t m1 = std::min(p.m, m_panels * (im + 1) / grid.tm * kern.mr);
     const size_t n0 = n_panels * in / grid.tn * kern.nr;
-    const size_t n1 = std::min(n, n_panels * (in + 1) / grid.tn * kern.nr);
+    const size_t n1 = std::min(p.n, n_panels * (in + 1) / grid.tn * kern.nr);
     if (m0 < m1 && n0 < n1) gemm_part(p, kern, m0, m1, n0, n1);
   });
+}
+
+}  // namespace
+
+size_t sgemm_packed_a_size(size_t m, size_t k) {
+  const SgemmKernel& kern = sgemm_kernel();
+  return ceil_div(m, kern.mr) * kern.mr * k;
+}
+
+void sgemm_pack_a(bool trans_a, size_t m, size_t k, const float* a, size_t lda, float* packed) {
+  const SgemmKernel& kern = sgemm_kernel();
+  const size_t row_stride = trans_a ? 1 : lda, k_stride = trans_a ? lda : 1;
+  const size_t m_padded = ceil_div(m, kern.mr) * kern.mr;
+  const size_t kc_max = balanced_block(k, kern.kc, 1);  // the K blocks gemm_part will use
+  for (size_t pc = 0; pc < k; pc += kc_max) {
+    kern.pack_a(a + pc * k_stride, row_stride, k_stride, m, std::min(kc_max, k - pc), packed + pc * m_padded);
+  }
+}
+
+void sgemm_packed_a(size_t m, size_t n, size_t k, float alpha, const float* packed_a, bool trans_b, const float* b,
+                    size_t ldb, float beta, float* c, size_t ldc, const GemmEpilogue* epilogue) {
+  if (m == 0 || n == 0) return;
+  if (k == 0 || alpha == 0.0f) {
+    scale_c(m, n, beta, c, ldc);
+    if (epilogue) apply_epilogue(*epilogue, 0, 0, m, n, c, ldc);
+    return;
+  }
+  const Problem p{m, n, k, alpha, beta, nullptr, 0, 0, b, trans_b ? ldb : 1, trans_b ? 1 : ldb,
+                  c, ldc, epilogue, packed_a};
+  run(p, sgemm_kernel());
+}
+
+void sgemm(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alpha, const float* a, size_t lda,
+           const float* b, size_t ldb, float beta, float* c, size_t ldc, const GemmEpilogue* epilogue) {
+  if (m == 0 || n == 0) return;
+  if (k == 0 || alpha == 0.0f) {
+    scale_c(m, n, beta, c, ldc);
+    if (epilogue) apply_epilogue(*epilogue, 0, 0, m, n, c, ldc);
+    return;
+  }
+  const Problem p{m, n, k, alpha, beta,
+                  a, trans_a ? 1 : lda, trans_a ? lda : 1,
+                  b, trans_b ? ldb : 1, trans_b ? 1 : ldb,
+                  c, ldc, epilogue, nullptr};
+  run(p, sgemm_kernel());
 }
 
 }  // namespace resnet

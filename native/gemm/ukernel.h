@@ -32,6 +32,10 @@ const SgemmKernel& sgemm_kernel();
 
 void sgemm_ukernel_4x8_scalar(size_t kc, const float* ap, const float* bp, float* c, size_t ldc, float alpha,
                               float beta, size_t m, size_t n);
+#if defined(RESNET_HAVE_AVX512)
+void sgemm_ukernel_8x32_avx512(size_t kc, const float* ap, const float* bp, float* c, size_t ldc, float alpha,
+                               float beta, size_t m, size_t n);
+#endif
 #if defined(RESNET_HAVE_AVX2_FMA)
 void sgemm_ukernel_6x16_avx2_fma(size_t kc, const float* ap, const float* bp, float* c, size_t ldc, float alpha,
                                  float beta, size_t m, size_t n);

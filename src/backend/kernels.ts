@@ -61,6 +61,34 @@ export interface Kernels {
 
   /** y [N,OC,OH,OW] = conv(x, w) + bias. */
   conv2d(g: ConvGeometry, x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array): void;
+  /**
+   * The inference block: y = act(conv(x, w) + bias + residual), act = ReLU when `relu`, else the identity; bias
+   * [OC] and residual [N,OC,OH,OW] optional. With eval-mode BN folded into w and bias, one call runs conv→BN(→add)(→ReLU).
+   */
+  conv2dFused(
+    g: ConvGeometry,
+    x: Float32Array,
+    w: Float32Array,
+    bias: Float32Array | null,
+    residual: Float32Array | null,
+    relu: boolean,
+    y: Float32Array,
+  ): void;
+  /**
+   * w [OC,C/groups,KH,KW] rearranged for conv2dFusedPacked, for weights run many times (inference): the backend's own
+   * layout, valid for any input size with the same OC, C, KH, KW and groups. The js backend keeps w as it is.
+   */
+  packConv2dWeight(g: ConvGeometry, w: Float32Array): Float32Array;
+  /** conv2dFused with weights from this backend's packConv2dWeight. */
+  conv2dFusedPacked(
+    g: ConvGeometry,
+    x: Float32Array,
+    packedW: Float32Array,
+    bias: Float32Array | null,
+    residual: Float32Array | null,
+    relu: boolean,
+    y: Float32Array,
+  ): void;
   /** dx [N,C,H,W] = conv2d'(dy) w.r.t. x (overwritten). */
   conv2dBackwardInput(g: ConvGeometry, dy: Float32Array, w: Float32Array, dx: Float32Array): void;
   /** dw [OC,C/groups,KH,KW] = conv2d'(dy) w.r.t. w (overwritten). */
@@ -137,4 +165,37 @@ export interface Kernels {
 
   /** Row-wise log-softmax of x [rows, cols]. */
   logSoftmax(rows: number, cols: number, x: Float32Array, y: Float32Array): void;
+
+  /**
+   * One torch.optim.SGD step on one parameter, in place: d = grad + weightDecay·param; with momentum ≠ 0,
+   * buf = firstStep ? d : momentum·buf + (1 − dampening)·d and d = nesterov ? d + momentum·buf : buf; then
+   * param −= lr·d. momentumBuf may be null when momentum is 0.
+   */
+  sgdUpdate(
+    param: Float32Array,
+    grad: Float32Array,
+    momentumBuf: Float32Array | null,
+    lr: number,
+    momentum: number,
+    dampening: number,
+    weightDecay: number,
+    nesterov: boolean,
+    firstStep: boolean,
+  ): void;
+  /**
+   * One torch.optim.AdamW step on one parameter, in place (step counts from 1): param ·= 1 − lr·weightDecay;
+   * m = β₁m + (1 − β₁)g; v = β₂v + (1 − β₂)g²; param −= lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + eps).
+   */
+  adamwUpdate(
+    param: Float32Array,
+    grad: Float32Array,
+    expAvg: Float32Array,
+    expAvgSq: Float32Array,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    step: number,
+  ): void;
 }

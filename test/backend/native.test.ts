@@ -22,6 +22,19 @@ const cases: Case[] = [
   [[2, 8, 7, 5], [8, 2, 3, 3], { padding: 1, groups: 4 }],
   [[1, 4, 11, 11], [4, 4, 3, 3], { padding: 2, dilation: 2 }],
   [[1, 1, 1, 1], [1, 1, 1, 1], {}],
+  // Batches of several images: threads take whole images, and dw is summed from per-thread parts.
+  [[4, 3, 17, 17], [5, 3, 3, 3], { padding: 1 }],
+  [[6, 5, 8, 8], [7, 5, 1, 1], {}],
+  [[5, 4, 9, 9], [6, 2, 3, 3], { stride: 2, padding: 2, dilation: 2, groups: 2 }],
+  [[2, 3, 23, 19], [8, 3, 7, 7], { stride: 2, padding: 3 }],
+  [[3, 16, 7, 7], [16, 16, 3, 3], { padding: 1 }],
+  // Big enough that the native kernels unfold a band of output rows at a time (uneven last band).
+  [[1, 16, 40, 40], [8, 16, 3, 3], { padding: 1 }],
+  [[2, 8, 61, 61], [4, 8, 7, 7], { stride: 2, padding: 3 }],
+  // Inputs smaller than the kernel's reach: some taps see only padding.
+  [[2, 3, 1, 1], [4, 3, 3, 3], { padding: 1 }],
+  [[1, 2, 2, 2], [3, 2, 3, 3], { padding: 1 }],
+  [[1, 2, 1, 3], [2, 2, 3, 3], { padding: 2, dilation: 2 }],
 ];
 
 describe('native backend matches js', { skip: native ? false : 'native addon not built' }, () => {
@@ -47,7 +60,52 @@ describe('native backend matches js', { skip: native ? false : 'native addon not
       native.conv2dBackwardWeight(g, dy, x, dw2);
       assertClose(dw2, dw1, { rtol: 1e-5, what: 'dw' });
     });
+    test(`conv2dFused x=[${xs}] w=[${ws}] s=${g.strideH} p=${g.padH} d=${g.dilationH} g=${g.groups}: bias, residual, relu`, () => {
+      assert.ok(native);
+      const x = randn(xs.reduce((a, b) => a * b));
+      const w = randn(ws.reduce((a, b) => a * b));
+      const bias = randn(g.oc);
+      const ySize = g.n * g.oc * g.oh * g.ow;
+      const residual = randn(ySize);
+      for (const [b, r, relu] of [
+        [bias, residual, true],
+        [null, residual, false],
+        [bias, null, true],
+        [null, null, false],
+      ] as const) {
+        const [y1, y2] = [new Float32Array(ySize), new Float32Array(ySize)];
+        jsKernels.conv2dFused(g, x, w, b, r, relu, y1);
+        native.conv2dFused(g, x, w, b, r, relu, y2);
+        assertClose(y2, y1, { rtol: 1e-5, what: `y (bias ${!!b}, residual ${!!r}, relu ${relu})` });
+      }
+      const [y1, y2] = [new Float32Array(ySize), new Float32Array(ySize)];
+      jsKernels.conv2dFused(g, x, w, bias, residual, true, y1);
+      native.conv2dFusedPacked(g, x, native.packConv2dWeight(g, w), bias, residual, true, y2);
+      assertClose(y2, y1, { rtol: 1e-5, what: 'y (packed weights)' });
+    });
   }
+  test('conv2d geometry whose oh does not match the input is rejected at the boundary', () => {
+    assert.ok(native);
+    const g = { ...convGeometry([1, 2, 5, 5], [3, 2, 3, 3], {}), oh: 5 };
+    const y = new Float32Array(3 * 5 * 3);
+    assert.throws(() => native.conv2d(g, new Float32Array(50), new Float32Array(54), null, y), /oh\/ow do not match/);
+  });
+  test('conv2dFusedPacked with weights packed for w=[3,2,3,3] rejects a geometry with w=[3,2,1,1]', () => {
+    assert.ok(native);
+    const packed = native.packConv2dWeight(convGeometry([1, 2, 5, 5], [3, 2, 3, 3], {}), new Float32Array(54));
+    const g = convGeometry([1, 2, 5, 5], [3, 2, 1, 1], {});
+    const y = new Float32Array(3 * 5 * 5);
+    assert.throws(
+      () => native.conv2dFusedPacked(g, new Float32Array(50), packed, null, null, false, y),
+      /packedW has \d+ elements; pack it with packConv2dWeight/,
+    );
+  });
+  test('conv2d with x too short for the geometry throws instead of reading past the end', () => {
+    assert.ok(native);
+    const g = convGeometry([2, 2, 5, 5], [3, 2, 3, 3], {});
+    const y = new Float32Array(2 * 3 * 3 * 3);
+    assert.throws(() => native.conv2d(g, new Float32Array(50), new Float32Array(54), null, y), /x has 50 elements/);
+  });
   test('linear-shaped gemm A·Bᵀ m=5 n=1000 k=2048 and Aᵀ·B m=1000 n=2048 k=5', () => {
     assert.ok(native);
     const a = randn(5 * 2048);

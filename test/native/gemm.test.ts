@@ -232,23 +232,26 @@ describe('native gemm argument checks', { skip }, () => {
   });
 });
 
-// The portable path must pass the same suite; RESNET_ISA=scalar selects it at load, so it needs its own process.
-const scalarSkip = skip || (process.env.RESNET_ISA ? 'already running with RESNET_ISA set' : false);
-test('native gemm with RESNET_ISA=scalar passes this file', { skip: scalarSkip }, () => {
-  // Without NODE_TEST_CONTEXT the child runs its tests itself instead of deferring to this runner.
-  const { NODE_TEST_CONTEXT: _, ...env } = process.env;
-  const child = spawnSync(
-    process.execPath,
-    ['--import', 'tsx', '--test-reporter=tap', fileURLToPath(import.meta.url)],
-    {
-      env: { ...env, RESNET_ISA: 'scalar' },
-      encoding: 'utf8',
-    },
-  );
-  assert.equal(child.status, 0, `scalar run failed:\n${child.stdout}\n${child.stderr}`);
-  assert.match(child.stdout, /# fail 0/);
-  assert.doesNotMatch(child.stdout, /# pass 0\b/);
-});
+// Every narrower path must pass the same suite: RESNET_ISA=avx2_fma or scalar caps the ISA at load, so each needs
+// its own process (on an AVX-512 machine this runs the AVX2 kernel too).
+for (const isa of ['avx2_fma', 'scalar']) {
+  const isaSkip = skip || (process.env.RESNET_ISA ? 'already running with RESNET_ISA set' : false);
+  test(`native gemm with RESNET_ISA=${isa} passes this file`, { skip: isaSkip }, () => {
+    // Without NODE_TEST_CONTEXT the child runs its tests itself instead of deferring to this runner.
+    const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+    const child = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', '--test-reporter=tap', fileURLToPath(import.meta.url)],
+      {
+        env: { ...env, RESNET_ISA: isa },
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(child.status, 0, `${isa} run failed:\n${child.stdout}\n${child.stderr}`);
+    assert.match(child.stdout, /# fail 0/);
+    assert.doesNotMatch(child.stdout, /# pass 0\b/);
+  });
+}
 
 test('setNumThreads rejects 0 and non-integers; peakGflops measures something', { skip }, () => {
   const g = native.binding!;
@@ -260,8 +263,11 @@ test('setNumThreads rejects 0 and non-integers; peakGflops measures something', 
 
 test('cpuInfo reports the dispatched ISA', { skip }, () => {
   const info = native.binding!.cpuInfo();
-  if (process.env.RESNET_ISA === 'scalar') assert.equal(info.isa, 'scalar');
-  else assert.equal(info.isa, info.avx2 && info.fma ? 'avx2_fma' : 'scalar');
+  const best = info.avx512f && info.fma ? 'avx512' : info.avx2 && info.fma ? 'avx2_fma' : 'scalar';
+  const cap = process.env.RESNET_ISA;
+  if (cap === 'scalar') assert.equal(info.isa, 'scalar');
+  else if (cap === 'avx2_fma') assert.equal(info.isa, best === 'scalar' ? 'scalar' : 'avx2_fma');
+  else assert.equal(info.isa, best);
   assert.match(info.gemmKernel, new RegExp(`^sgemm_ukernel_\\d+x\\d+_${info.isa}$`));
   assert.ok(info.threads >= 1);
 });

@@ -4,11 +4,18 @@ import type { ConvGeometry, Kernels } from '../kernels.ts';
 import { col2im, im2col, isPointwise } from './im2col.ts';
 
 type Gemm = Kernels['gemm'];
-export type ConvKernels = Pick<Kernels, 'conv2d' | 'conv2dBackwardInput' | 'conv2dBackwardWeight'>;
+export type ConvKernels = Pick<
+  Kernels,
+  'conv2d' | 'conv2dFused' | 'conv2dFusedPacked' | 'packConv2dWeight' | 'conv2dBackwardInput' | 'conv2dBackwardWeight'
+>;
 
 export function im2colConvolution(gemm: Gemm): ConvKernels {
   return {
     conv2d: (g, x, w, bias, y) => conv2d(gemm, g, x, w, bias, y),
+    conv2dFused: (g, x, w, bias, residual, relu, y) => conv2dFused(gemm, g, x, w, bias, residual, relu, y),
+    // The reference layout is the plain one.
+    packConv2dWeight: (_g, w) => w.slice(),
+    conv2dFusedPacked: (g, x, w, bias, residual, relu, y) => conv2dFused(gemm, g, x, w, bias, residual, relu, y),
     conv2dBackwardInput: (g, dy, w, dx) => conv2dBackwardInput(gemm, g, dy, w, dx),
     conv2dBackwardWeight: (g, dy, x, dw) => conv2dBackwardWeight(gemm, g, dy, x, dw),
   };
@@ -59,6 +66,23 @@ function conv2d(
       }
     }
   }
+}
+
+// y = act(conv(x, w) + bias + residual)
+function conv2dFused(
+  gemm: Gemm,
+  g: ConvGeometry,
+  x: Float32Array,
+  w: Float32Array,
+  bias: Float32Array | null,
+  residual: Float32Array | null,
+  relu: boolean,
+  y: Float32Array,
+): void {
+  conv2d(gemm, g, x, w, bias, y);
+  if (residual) for (let i = 0; i < y.length; i++) y[i] += residual[i];
+  // NaN stays NaN, as in the relu kernel.
+  if (relu) for (let i = 0; i < y.length; i++) if (y[i] < 0) y[i] = 0;
 }
 
 // dx (N,C,H,W) = col2im(wᵀ · dy) per image and group

@@ -5,12 +5,14 @@ import { im2colConvolution } from './conv2d.ts';
 import { add, relu, reluBackward } from './elementwise.ts';
 import { gemm } from './gemm.ts';
 import { logSoftmax } from './logSoftmax.ts';
+import { adamwUpdate, sgdUpdate } from './optim.ts';
 import { adaptiveAvgPool2d, adaptiveAvgPool2dBackward, maxPool2d, maxPool2dBackward } from './pool.ts';
 
 export const jsKernels: Kernels = {
   name: 'js',
   adaptiveAvgPool2d,
   adaptiveAvgPool2dBackward,
+  adamwUpdate,
   add,
   batchNormApply,
   batchNormBackward,
@@ -22,4 +24,5 @@ export const jsKernels: Kernels = {
   maxPool2dBackward,
   relu,
   reluBackward,
+  sgdUpdate,
 };

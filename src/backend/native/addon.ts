@@ -9,8 +9,8 @@ export interface CpuInfo {
   avx2: boolean;
   fma: boolean;
   avx512f: boolean;
-  /** The instruction set the kernels dispatch to; RESNET_ISA=scalar forces the portable one. */
-  isa: 'avx2_fma' | 'scalar';
+  /** The instruction set the kernels dispatch to; RESNET_ISA=avx2_fma or scalar caps it at that set. */
+  isa: 'avx512' | 'avx2_fma' | 'scalar';
   /** The GEMM microkernel in use, named by tile and ISA, e.g. 'sgemm_ukernel_6x16_avx2_fma'. */
   gemmKernel: string;
   /** Threads in the native pool, the calling thread included. */
@@ -29,8 +29,30 @@ export interface NativeBinding {
    * the arrays' memory. op(A) is [M, K] (A stored [K, M] when transA), op(B) is [K, N] (B stored [N, K] when
    * transB). Throws a TypeError/RangeError when a leading dimension or array length does not fit the dims, or C
    * overlaps A or B. Runs on the native thread pool and blocks the calling thread.
+   * Every kernel below has the Kernels table's contract, checks each array's length against the sizes it is given
+   * (RangeError) and blocks the calling thread while the pool runs it.
    */
   gemm: Kernels['gemm'];
+  /** y = act(conv(x, w) + bias + residual): Kernels.conv2dFused; conv2d is the call with no residual and no ReLU. */
+  conv2d: Kernels['conv2dFused'];
+  /** conv2d with weights from packConv2dWeight: Kernels.conv2dFusedPacked. */
+  conv2dPacked: Kernels['conv2dFusedPacked'];
+  packConv2dWeight: Kernels['packConv2dWeight'];
+  conv2dBackwardInput: Kernels['conv2dBackwardInput'];
+  conv2dBackwardWeight: Kernels['conv2dBackwardWeight'];
+  batchNormTrain: Kernels['batchNormTrain'];
+  batchNormApply: Kernels['batchNormApply'];
+  batchNormBackward: Kernels['batchNormBackward'];
+  relu: Kernels['relu'];
+  reluBackward: Kernels['reluBackward'];
+  add: Kernels['add'];
+  maxPool2d: Kernels['maxPool2d'];
+  maxPool2dBackward: Kernels['maxPool2dBackward'];
+  adaptiveAvgPool2d: Kernels['adaptiveAvgPool2d'];
+  adaptiveAvgPool2dBackward: Kernels['adaptiveAvgPool2dBackward'];
+  logSoftmax: Kernels['logSoftmax'];
+  sgdUpdate: Kernels['sgdUpdate'];
+  adamwUpdate: Kernels['adamwUpdate'];
   /** Runs FMA loops for about `seconds` on one thread, then as long on all pool threads. */
   peakGflops(seconds: number): PeakGflops;
   cpuInfo(): CpuInfo;

@@ -1,7 +1,5 @@
-// The native backend: the C++ addon's kernels where it has them (today: the AVX2/FMA GEMM, which carries the
-// convolutions and linear layers), the js reference kernels for the rest. It replaces the js backend kernel by kernel.
-import { im2colConvolution } from '../js/conv2d.ts';
-import { jsKernels } from '../js/index.ts';
+// The native backend: every kernel of the table runs in the C++ addon (native/), on its thread pool, reading and
+// writing the tensors' typed arrays in place. Shapes are checked by the ops before they get here.
 import type { Kernels } from '../kernels.ts';
 import { loadNativeAddon } from './addon.ts';
 
@@ -17,6 +15,28 @@ export function nativeKernels(): Kernels | null {
     warned = true;
     return null;
   }
-  const gemm: Kernels['gemm'] = load.binding.gemm;
-  return { ...jsKernels, name: 'native', gemm, ...im2colConvolution(gemm) };
+  const b = load.binding;
+  return {
+    name: 'native',
+    adaptiveAvgPool2d: b.adaptiveAvgPool2d,
+    adaptiveAvgPool2dBackward: b.adaptiveAvgPool2dBackward,
+    adamwUpdate: b.adamwUpdate,
+    add: b.add,
+    batchNormApply: b.batchNormApply,
+    batchNormBackward: b.batchNormBackward,
+    batchNormTrain: b.batchNormTrain,
+    conv2d: (g, x, w, bias, y) => b.conv2d(g, x, w, bias, null, false, y),
+    conv2dBackwardInput: b.conv2dBackwardInput,
+    conv2dBackwardWeight: b.conv2dBackwardWeight,
+    conv2dFused: b.conv2d,
+    conv2dFusedPacked: b.conv2dPacked,
+    gemm: b.gemm,
+    logSoftmax: b.logSoftmax,
+    maxPool2d: b.maxPool2d,
+    maxPool2dBackward: b.maxPool2dBackward,
+    packConv2dWeight: b.packConv2dWeight,
+    relu: b.relu,
+    reluBackward: b.reluBackward,
+    sgdUpdate: b.sgdUpdate,
+  };
 }

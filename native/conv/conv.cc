@@ -1,0 +1,203 @@
+// Convolution drivers. Each (image, group) pair is one GEMM: W_g[OCg, K] · col[K, P], with col the im2col matrix
+// (or the input planes themselves for pointwise convolutions), unfolded a band of output rows at a time so that it
+// stays in L2. The weights are packed once per call for all images, and bias, residual and ReLU are applied by the
+// GEMM to each finished tile. When there are enough pairs to keep every thread busy, threads take whole pairs (each
+// with its own col buffer and a serial GEMM, no synchronisation); otherwise the pairs run one after another and the
+// threads share each im2col, GEMM and col2im.
+#include <algorithm>
+
+#include "../gemm/sgemm.h"
+#include "../parallel.h"
+#include "../scratch.h"
+#include "../threadpool.h"
+#include "conv.h"
+#include "im2col.h"
+
+namespace resnet {
+namespace {
+
+float* col_scratch(size_t floats) {
+  thread_local ScratchBuffer buffer;
+  return buffer.get(floats);
+}
+
+float* weight_scratch(size_t floats) {
+  thread_local ScratchBuffer buffer;
+  return buffer.get(floats);
+}
+
+// Packs each group's op(W_g) once per call (every image reuses it); returns the packed groups, `stride` apart.
+const float* pack_weights(const ConvShape& s, const float* w, bool transpose, size_t& stride) {
+  const size_t ocg = s.ocg(), k = s.k();
+  const size_t m = transpose ? k : ocg, depth = transpose ? ocg : k;
+  stride = sgemm_packed_a_size(m, depth);
+  float* packed = weight_scratch(stride * s.groups);
+  parallel_ranges(s.groups, 1, [&](size_t g0, size_t g1) {
+    for (size_t grp = g0; grp < g1; grp++) sgemm_pack_a(transpose, m, depth, w + grp * ocg * k, k, packed + grp * stride);
+  });
+  return packed;
+}
+
+float* partial_scratch(size_t floats) {
+  thread_local ScratchBuffer buffer;
+  return buffer.get(floats);
+}
+
+// Splitting by (image, group) pairs loses nothing when they divide evenly over the threads or are plentiful.
+bool split_by_pairs(size_t pairs) {
+  const size_t threads = num_threads();
+  if (threads <= 1 || in_parallel_for()) return false;
+  return pairs >= threads && (pairs % threads == 0 || pairs >= 4 * threads);
+}
+
+// The B operand of one (image, group) GEMM for output rows [oy0, oy1): the input planes themselves (row stride
+// OH·OW), or their im2col in `col` (row stride (oy1 − oy0)·OW).
+const float* unfold(const ConvShape& s, const float* xg, float* col, size_t oy0, size_t oy1, bool shared) {
+  if (s.pointwise()) return xg + oy0 * s.ow;
+  if (shared) {
+    parallel_ranges(s.cg(), 1, [&](size_t c0, size_t c1) { im2col(s, xg, c0, c1, oy0, oy1, col); });
+  } else {
+    im2col(s, xg, 0, s.cg(), oy0, oy1, col);
+  }
+  return col;
+}
+
+// The forward pass unfolds a band of output rows at a time, so that col (written by im2col, read back by the GEMM's
+// packing) stays in L2: about this many floats, but at least kMinBandColumns output pixels wide.
+constexpr size_t kColBandFloats = 128 * 1024;
+constexpr size_t kMinBandColumns = 256;
+
+size_t band_rows(const ConvShape& s) {
+  if (s.pointwise()) return s.oh;  // B is x itself: nothing to keep in cache
+  const size_t by_cache = kColBandFloats / (s.k() * s.ow);
+  const size_t by_width = (kMinBandColumns + s.ow - 1) / s.ow;
+  return std::min(s.oh, std::max<size_t>(1, std::max(by_cache, by_width)));
+}
+
+}  // namespace
+
+size_t conv2d_packed_weight_size(const ConvShape& s) { return sgemm_packed_a_size(s.ocg(), s.k()) * s.groups; }
+
+void conv2d_pack_weight(const ConvShape& s, const float* w, float* packed) {
+  const size_t stride = sgemm_packed_a_size(s.ocg(), s.k());
+  for (size_t grp = 0; grp < s.groups; grp++) {
+    sgemm_pack_a(false, s.ocg(), s.k(), w + grp * s.ocg() * s.k(), s.k(), packed + grp * stride);
+  }
+}
+
+void conv2d_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& ep, float* y) {
+  size_t w_stride = 0;
+  conv2d_forward_packed(s, x, pack_weights(s, w, false, w_stride), ep, y);
+}
+
+void conv2d_forward_packed(const ConvShape& s, const float* x, const float* packed_w, const ConvEpilogue& ep,
+                           float* y) {
+  const size_t cg = s.cg(), ocg = s.ocg(), k = s.k(), p = s.p(), pairs = s.n * s.groups;
+  const size_t in_image = s.c * s.h * s.w, out_image = s.oc * p;
+  const size_t w_stride = sgemm_packed_a_size(ocg, k);
+  const size_t rows = band_rows(s);
+  auto run_pair = [&](size_t pair, bool shared) {
+    const size_t img = pair / s.groups, grp = pair % s.groups;
+    float* col = s.pointwise() ? nullptr : col_scratch(k * rows * s.ow);
+    const float* xg = x + img * in_image + grp * cg * s.h * s.w;
+    for (size_t oy0 = 0; oy0 < s.oh; oy0 += rows) {
+      const size_t oy1 = std::min(s.oh, oy0 + rows), columns = (oy1 - oy0) * s.ow;
+      const float* b = unfold(s, xg, col, oy0, oy1, shared);
+      const size_t ldb = s.pointwise() ? p : columns;
+      const size_t y_offset = img * out_image + grp * ocg * p + oy0 * s.ow;
+      // Bias, residual and ReLU are applied by the GEMM to each finished tile while it is still in L1.
+      const GemmEpilogue epilogue{ep.bias ? ep.bias + grp * ocg : nullptr,
+                                  ep.residual ? ep.residual + y_offset : nullptr, p, ep.relu};
+      const bool any = ep.bias || ep.residual || ep.relu;
+      sgemm_packed_a(ocg, columns, k, 1.0f, packed_w + grp * w_stride, false, b, ldb, 0.0f, y + y_offset, p,
+                     any ? &epilogue : nullptr);
+    }
+  };
+  if (split_by_pairs(pairs)) {
+    parallel_for(pairs, [&](size_t pair) { run_pair(pair, false); });
+  } else {
+    for (size_t pair = 0; pair < pairs; pair++) run_pair(pair, true);
+  }
+}
+
+void conv2d_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx) {
+  const size_t cg = s.cg(), ocg = s.ocg(), k = s.k(), p = s.p(), pairs = s.n * s.groups;
+  const size_t in_image = s.c * s.h * s.w, out_image = s.oc * p;
+  size_t w_stride = 0;
+  const float* packed_wt = pack_weights(s, w, true, w_stride);
+  const size_t rows = band_rows(s);
+  auto run_pair = [&](size_t pair, bool shared) {
+    const size_t img = pair / s.groups, grp = pair % s.groups;
+    const float* dyg = dy + img * out_image + grp * ocg * p;
+    const float* wtg = packed_wt + grp * w_stride;
+    float* dxg = dx + img * in_image + grp * cg * s.h * s.w;
+    if (s.pointwise()) {
+      sgemm_packed_a(k, p, ocg, 1.0f, wtg, false, dyg, p, 0.0f, dxg, p);
+      return;
+    }
+    // Band by band as in the forward pass, so that dcol stays in L2 between the GEMM and col2im.
+    float* dcol = col_scratch(k * rows * s.ow);
+    std::fill(dxg, dxg + cg * s.h * s.w, 0.0f);
+    for (size_t oy0 = 0; oy0 < s.oh; oy0 += rows) {
+      const size_t oy1 = std::min(s.oh, oy0 + rows), columns = (oy1 - oy0) * s.ow;
+      sgemm_packed_a(k, columns, ocg, 1.0f, wtg, false, dyg + oy0 * s.ow, p, 0.0f, dcol, columns);
+      if (shared) {
+        parallel_ranges(cg, 1, [&](size_t c0, size_t c1) { col2im(s, dcol, c0, c1, oy0, oy1, dxg); });
+      } else {
+        col2im(s, dcol, 0, cg, oy0, oy1, dxg);
+      }
+    }
+  };
+  if (split_by_pairs(pairs)) {
+    parallel_for(pairs, [&](size_t pair) { run_pair(pair, false); });
+  } else {
+    for (size_t pair = 0; pair < pairs; pair++) run_pair(pair, true);
+  }
+}
+
+void conv2d_backward_weight(const ConvShape& s, const float* dy, const float* x, float* dw) {
+  const size_t cg = s.cg(), ocg = s.ocg(), k = s.k(), p = s.p();
+  const size_t in_image = s.c * s.h * s.w, out_image = s.oc * p, dw_size = s.oc * k;
+  if (s.n == 0) {
+    std::fill(dw, dw + dw_size, 0.0f);
+    return;
+  }
+  // Images [i0, i1), all groups, summed into out (overwritten).
+  // Bands of output rows as in the forward pass: each adds dy[:, band]·col_bandᵀ, a slice of the GEMM's depth.
+  const size_t rows = band_rows(s);
+  auto run_images = [&](size_t i0, size_t i1, float* out, bool shared) {
+    float* col = s.pointwise() ? nullptr : col_scratch(k * rows * s.ow);
+    for (size_t img = i0; img < i1; img++) {
+      for (size_t grp = 0; grp < s.groups; grp++) {
+        const float* xg = x + img * in_image + grp * cg * s.h * s.w;
+        for (size_t oy0 = 0; oy0 < s.oh; oy0 += rows) {
+          const size_t oy1 = std::min(s.oh, oy0 + rows), columns = (oy1 - oy0) * s.ow;
+          const float* b = unfold(s, xg, col, oy0, oy1, shared);
+          const float beta = img == i0 && oy0 == 0 ? 0.0f : 1.0f;
+          sgemm(false, true, ocg, k, columns, 1.0f, dy + img * out_image + grp * ocg * p + oy0 * s.ow, p, b,
+                s.pointwise() ? p : columns, beta, out + grp * ocg * k, k);
+        }
+      }
+    }
+  };
+  const size_t threads = in_parallel_for() ? 1 : num_threads();
+  // Whole images per thread when each thread gets at least one; each thread sums its images into its own copy of
+  // dw (the first thread straight into dw), then the copies are added in a fixed order.
+  const size_t parts = std::min(threads, s.n);
+  if (parts <= 1 || (s.n % parts != 0 && s.n < 4 * parts)) {
+    run_images(0, s.n, dw, true);
+    return;
+  }
+  float* partials = partial_scratch((parts - 1) * dw_size);
+  parallel_for(parts, [&](size_t t) {
+    run_images(s.n * t / parts, s.n * (t + 1) / parts, t == 0 ? dw : partials + (t - 1) * dw_size, false);
+  });
+  parallel_ranges(dw_size, kElementGrain, [&](size_t e0, size_t e1) {
+    for (size_t t = 1; t < parts; t++) {
+      const float* part = partials + (t - 1) * dw_size;
+      for (size_t e = e0; e < e1; e++) dw[e] += part[e];
+    }
+  });
+}
+
+}  // namespace resnet

@@ -1,0 +1,43 @@
+// Native 2-D convolution on NCHW tensors: forward (with an optional fused bias, residual add and ReLU) and both
+// backward passes, as GEMMs on the thread pool.
+#pragma once
+
+#include <cstddef>
+
+namespace resnet {
+
+// x [N, C, H, W], w [OC, C/groups, KH, KW], y [N, OC, OH, OW]. Trusted: conv_binding.cc validates it.
+struct ConvShape {
+  size_t n, c, h, w, oc, kh, kw, oh, ow;
+  size_t stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups;
+
+  size_t cg() const { return c / groups; }        // input channels per group
+  size_t ocg() const { return oc / groups; }      // output channels per group
+  size_t k() const { return cg() * kh * kw; }     // GEMM depth
+  size_t p() const { return oh * ow; }            // output pixels per image
+  // 1×1, stride 1, no padding: the input plane already is the im2col matrix.
+  bool pointwise() const {
+    return kh == 1 && kw == 1 && stride_h == 1 && stride_w == 1 && pad_h == 0 && pad_w == 0;
+  }
+};
+
+// What the forward pass does to each output after the convolution: y = act(conv + bias[oc] + residual).
+struct ConvEpilogue {
+  const float* bias;      // [OC] or null
+  const float* residual;  // [N, OC, OH, OW] or null
+  bool relu;
+};
+
+void conv2d_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& epilogue, float* y);
+// The weights in the layout the forward GEMMs read (each group's W_g packed for the microkernel chosen at load), for
+// callers that run the same weights many times (inference): packing then costs nothing per call.
+size_t conv2d_packed_weight_size(const ConvShape& s);
+void conv2d_pack_weight(const ConvShape& s, const float* w, float* packed);
+void conv2d_forward_packed(const ConvShape& s, const float* x, const float* packed_w, const ConvEpilogue& epilogue,
+                           float* y);
+// dx (overwritten) = the gradient of conv(x, w) w.r.t. x for output gradient dy.
+void conv2d_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx);
+// dw (overwritten) = Σ over the batch of dy · colᵀ, per group.
+void conv2d_backward_weight(const ConvShape& s, const float* dy, const float* x, float* dw);
+
+}  // namespace resnet

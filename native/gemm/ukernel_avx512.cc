@@ -1,0 +1,72 @@
+// The AVX-512 microkernel, compiled with -mavx512f -mfma and called only when the CPU (and OS) support AVX-512F.
+// As in ukernel_avx2_fma.cc, nothing here may be an inline function or template shared with baseline files.
+#include "ukernel.h"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+namespace resnet {
+
+// 8×32 broadcast kernel: 16 zmm accumulators + 2 for the B row; the A values are broadcast from memory. 8 rows
+// fit the channel counts of ResNets (16, 32, 64, ...) without padding. Each k step is 2 loads, 8 broadcasts and
+// 16 FMAs: 8 cycles on two 512-bit FMA ports, with load slots to spare.
+void sgemm_ukernel_8x32_avx512(size_t kc, const float* ap, const float* bp, float* c, size_t ldc, float alpha,
+                               float beta, size_t m, size_t n) {
+  __m512 acc[8][2];
+  for (size_t i = 0; i < 8; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+
+  for (size_t i = 0; i < m; i++) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 31), _MM_HINT_T0);
+  }
+
+#pragma GCC unroll 4
+  for (size_t k = 0; k < kc; k++) {
+    const __m512 b0 = _mm512_load_ps(bp);
+    const __m512 b1 = _mm512_load_ps(bp + 16);
+#pragma GCC unroll 8
+    for (size_t i = 0; i < 8; i++) {
+      const __m512 a = _mm512_set1_ps(ap[i]);
+      acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
+    }
+    ap += 8;
+    bp += 32;
+  }
+
+  const __m512 va = _mm512_set1_ps(alpha);
+  if (m == 8 && n == 32) {
+    if (beta == 0.0f) {
+      for (size_t i = 0; i < 8; i++) {
+        _mm512_storeu_ps(c + i * ldc, _mm512_mul_ps(va, acc[i][0]));
+        _mm512_storeu_ps(c + i * ldc + 16, _mm512_mul_ps(va, acc[i][1]));
+      }
+    } else {
+      const __m512 vb = _mm512_set1_ps(beta);
+      for (size_t i = 0; i < 8; i++) {
+        float* row = c + i * ldc;
+        _mm512_storeu_ps(row, _mm512_fmadd_ps(va, acc[i][0], _mm512_mul_ps(vb, _mm512_loadu_ps(row))));
+        _mm512_storeu_ps(row + 16, _mm512_fmadd_ps(va, acc[i][1], _mm512_mul_ps(vb, _mm512_loadu_ps(row + 16))));
+      }
+    }
+    return;
+  }
+  // Edge tile: masked stores touch only the m×n part of C that exists (beta == 0 never reads C).
+  const __mmask16 mask0 = n >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << n) - 1);
+  const __mmask16 mask1 = n <= 16 ? 0 : n >= 32 ? 0xFFFF : static_cast<__mmask16>((1u << (n - 16)) - 1);
+  const __m512 vb = _mm512_set1_ps(beta);
+  for (size_t i = 0; i < m; i++) {
+    float* row = c + i * ldc;
+    __m512 r0 = _mm512_mul_ps(va, acc[i][0]);
+    __m512 r1 = _mm512_mul_ps(va, acc[i][1]);
+    if (beta != 0.0f) {
+      r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask0, row), r0);
+      r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask1, row + 16), r1);
+    }
+    _mm512_mask_storeu_ps(row, mask0, r0);
+    _mm512_mask_storeu_ps(row + 16, mask1, r1);
+  }
+}
+
+}  // namespace resnet
+#endif

@@ -1,0 +1,42 @@
+// Splitting memory-bound loops over the pool: contiguous chunks big enough that waking a thread pays off.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+
+#include "threadpool.h"
+
+namespace resnet {
+
+// Runs fn(begin, end) over [0, count) in at most one chunk per thread, each of at least `grain` items (so small
+// loops stay on the calling thread).
+template <typename Fn>
+void parallel_ranges(size_t count, size_t grain, Fn fn) {
+  if (count == 0) return;
+  const size_t by_grain = std::max<size_t>(1, count / std::max<size_t>(1, grain));
+  const size_t chunks = std::min(by_grain, in_parallel_for() ? size_t{1} : num_threads());
+  if (chunks == 1) {
+    fn(size_t{0}, count);
+    return;
+  }
+  parallel_for(chunks, [&](size_t t) { fn(count * t / chunks, count * (t + 1) / chunks); });
+}
+
+// Elements per chunk below which an elementwise pass is not worth a second thread.
+constexpr size_t kElementGrain = 1 << 15;
+
+// Σ op(i) for i in [0, count) in double, over 8 independent lanes so that the loop vectorises (two doubles per SSE2
+// add). Float lanes were faster but summed 32 terms per lane in float: a few ulp of error in a BN channel's mean,
+// which cancellation in Σ dy·x̂ turned into 2e-4 of resnet50's bn1.weight gradient.
+template <typename Op>
+double blocked_sum(size_t count, Op op) {
+  double lanes[8] = {};
+  size_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    for (size_t j = 0; j < 8; j++) lanes[j] += static_cast<double>(op(i + j));
+  }
+  for (; i < count; i++) lanes[0] += static_cast<double>(op(i));
+  return ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+}
+
+}  // namespace resnet

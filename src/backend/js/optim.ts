@@ -1,0 +1,46 @@
+// Reference optimizer updates with torch.optim's formulas (SGD with momentum, AdamW), in float64 arithmetic.
+
+export function sgdUpdate(
+  param: Float32Array,
+  grad: Float32Array,
+  momentumBuf: Float32Array | null,
+  lr: number,
+  momentum: number,
+  dampening: number,
+  weightDecay: number,
+  nesterov: boolean,
+  firstStep: boolean,
+): void {
+  if (momentum !== 0 && !momentumBuf) throw new Error('sgdUpdate: momentumBuf is required when momentum != 0');
+  for (let i = 0; i < param.length; i++) {
+    let d = grad[i] + weightDecay * param[i];
+    if (momentumBuf && momentum !== 0) {
+      // torch starts the buffer at the first gradient itself, undamped.
+      momentumBuf[i] = firstStep ? d : momentum * momentumBuf[i] + (1 - dampening) * d;
+      d = nesterov ? d + momentum * momentumBuf[i] : momentumBuf[i];
+    }
+    param[i] -= lr * d;
+  }
+}
+
+export function adamwUpdate(
+  param: Float32Array,
+  grad: Float32Array,
+  expAvg: Float32Array,
+  expAvgSq: Float32Array,
+  lr: number,
+  beta1: number,
+  beta2: number,
+  eps: number,
+  weightDecay: number,
+  step: number,
+): void {
+  const stepSize = lr / (1 - beta1 ** step);
+  const biasCorrection2Sqrt = Math.sqrt(1 - beta2 ** step);
+  for (let i = 0; i < param.length; i++) {
+    param[i] *= 1 - lr * weightDecay;
+    expAvg[i] = beta1 * expAvg[i] + (1 - beta1) * grad[i];
+    expAvgSq[i] = beta2 * expAvgSq[i] + (1 - beta2) * grad[i] * grad[i];
+    param[i] -= (stepSize * expAvg[i]) / (Math.sqrt(expAvgSq[i]) / biasCorrection2Sqrt + eps);
+  }
+}

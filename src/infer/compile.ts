@@ -1,0 +1,205 @@
+// compileForInference: turns a torchvision ResNet or a CIFAR ResNet into a plain function for eval-mode forward
+// passes. BN is folded into the convolutions, and each conv→BN(→add)(→ReLU) runs as one fused kernel call
+// (Kernels.conv2dFused); activations live in a pool of reused buffers, so repeated calls allocate only the result.
+import { kernels } from '../backend/index.ts';
+import type { Kernels } from '../backend/kernels.ts';
+import { CifarResNet, ShortcutA } from '../models/cifar.ts';
+import type { Classifier } from '../models/registry.ts';
+import { BasicBlock, Bottleneck, ResNet } from '../models/resnet.ts';
+import { type Conv2d, Linear, type MaxPool2d, Sequential } from '../nn/layers.ts';
+import type { Module } from '../nn/module.ts';
+import { poolGeometry } from '../ops/maxPool2d.ts';
+import { shapeString, Tensor } from '../tensor/tensor.ts';
+import { type FoldedConv, foldBatchNorm, foldedGeometry } from './foldBatchNorm.ts';
+
+/** An activation: a buffer from the pool (or the caller's input) with its NCHW shape. */
+interface Act {
+  data: Float32Array;
+  shape: readonly number[];
+  pooled: boolean;
+}
+
+/** Free buffers by length: a forward pass of the same batch size reuses every buffer of the one before. */
+class BufferPool {
+  private readonly free = new Map<number, Float32Array[]>();
+
+  acquire(shape: readonly number[]): Act {
+    const length = shape.reduce((a, b) => a * b, 1);
+    const data = this.free.get(length)?.pop() ?? new Float32Array(length);
+    return { data, shape, pooled: true };
+  }
+
+  release(a: Act): void {
+    if (!a.pooled) return;
+    const list = this.free.get(a.data.length);
+    if (list) list.push(a.data);
+    else this.free.set(a.data.length, [a.data]);
+  }
+}
+
+type Step = (x: Act) => Act;
+
+interface Context {
+  k: Kernels;
+  pool: BufferPool;
+}
+
+// y = act(conv(x) + bias (+ residual)); x stays owned by the caller.
+function fusedConv(ctx: Context, f: FoldedConv, x: Act, relu: boolean, residual: Act | null = null): Act {
+  const g = foldedGeometry(f, x.shape);
+  const y = ctx.pool.acquire([g.n, g.oc, g.oh, g.ow]);
+  if (residual && residual.data.length !== y.data.length) {
+    throw new Error(
+      `compileForInference: ${f.name}: residual ${shapeString(residual.shape)} does not match ${shapeString(y.shape)}`,
+    );
+  }
+  // Packed once: every later call (any batch or image size) reads the weights in the GEMM's layout directly.
+  f.packed ??= ctx.k.packConv2dWeight(g, f.weight);
+  ctx.k.conv2dFusedPacked(g, x.data, f.packed, f.bias, residual?.data ?? null, relu, y.data);
+  return y;
+}
+
+function conv(conv: Conv2d, norm: Module, name: string): FoldedConv {
+  return foldBatchNorm(conv, norm, name);
+}
+
+function shortcutA(ctx: Context, s: ShortcutA, x: Act): Act {
+  const [n, c, h, w] = x.shape;
+  const [oh, ow, oc] = [Math.ceil(h / s.stride), Math.ceil(w / s.stride), c + 2 * s.padChannels];
+  const y = ctx.pool.acquire([n, oc, oh, ow]);
+  y.data.fill(0);
+  for (let b = 0; b < n; b++) {
+    for (let ch = 0; ch < c; ch++) {
+      const xo = (b * c + ch) * h * w;
+      const yo = (b * oc + ch + s.padChannels) * oh * ow;
+      for (let oy = 0; oy < oh; oy++) {
+        for (let ox = 0; ox < ow; ox++) y.data[yo + oy * ow + ox] = x.data[xo + oy * s.stride * w + ox * s.stride];
+      }
+    }
+  }
+  return y;
+}
+
+/** The shortcut of a block: identity, option-A padding, or a 1×1 conv + BN folded into one call. */
+function shortcutStep(ctx: Context, downsample: Module | null, name: string): ((x: Act) => Act) | null {
+  if (!downsample) return null;
+  if (downsample instanceof ShortcutA) return (x) => shortcutA(ctx, downsample, x);
+  if (downsample instanceof Sequential && downsample.length === 2) {
+    const f = conv(downsample.at(0) as Conv2d, downsample.at(1), `${name}.downsample`);
+    return (x) => fusedConv(ctx, f, x, false);
+  }
+  throw new Error(`compileForInference: ${name}.downsample must be conv1x1 + BatchNorm2d or an option-A shortcut`);
+}
+
+function blockStep(ctx: Context, block: Module, name: string): Step {
+  if (block instanceof BasicBlock) {
+    const c1 = conv(block.conv1, block.bn1, `${name}.conv1+bn1`);
+    const c2 = conv(block.conv2, block.bn2, `${name}.conv2+bn2`);
+    const shortcut = shortcutStep(ctx, block.downsample, name);
+    return (x) => {
+      const a = fusedConv(ctx, c1, x, true);
+      const identity = shortcut ? shortcut(x) : x;
+      const y = fusedConv(ctx, c2, a, true, identity);
+      ctx.pool.release(a);
+      if (identity !== x) ctx.pool.release(identity);
+      return y;
+    };
+  }
+  if (block instanceof Bottleneck) {
+    const c1 = conv(block.conv1, block.bn1, `${name}.conv1+bn1`);
+    const c2 = conv(block.conv2, block.bn2, `${name}.conv2+bn2`);
+    const c3 = conv(block.conv3, block.bn3, `${name}.conv3+bn3`);
+    const shortcut = shortcutStep(ctx, block.downsample, name);
+    return (x) => {
+      const a = fusedConv(ctx, c1, x, true);
+      const b = fusedConv(ctx, c2, a, true);
+      ctx.pool.release(a);
+      const identity = shortcut ? shortcut(x) : x;
+      const y = fusedConv(ctx, c3, b, true, identity);
+      ctx.pool.release(b);
+      if (identity !== x) ctx.pool.release(identity);
+      return y;
+    };
+  }
+  throw new Error(`compileForInference: ${name} is a ${block.constructor.name}, not a BasicBlock or Bottleneck`);
+}
+
+function maxPoolStep(ctx: Context, m: MaxPool2d): Step {
+  return (x) => {
+    const g = poolGeometry(x.shape, m.options);
+    const y = ctx.pool.acquire([g.n, g.c, g.oh, g.ow]);
+    ctx.k.maxPool2d(g, x.data, y.data, new Int32Array(y.data.length));
+    return y;
+  };
+}
+
+// Global average pooling then the classifier: (N, C, H, W) → (N, C) → (N, classes).
+function headStep(ctx: Context, fc: Module | null): Step {
+  if (fc !== null && !(fc instanceof Linear)) throw new Error('compileForInference: fc must be a Linear layer');
+  return (x) => {
+    const [n, c, h, w] = x.shape;
+    const pooled = ctx.pool.acquire([n, c]);
+    ctx.k.adaptiveAvgPool2d(n * c, h, w, 1, 1, x.data, pooled.data);
+    if (!fc) return pooled;
+    const [outF] = fc.weight.shape;
+    const y = ctx.pool.acquire([n, outF]);
+    ctx.k.gemm(false, true, n, outF, c, 1, pooled.data, c, fc.weight.data, c, 0, y.data, outF);
+    if (fc.bias) for (let i = 0; i < n; i++) for (let j = 0; j < outF; j++) y.data[i * outF + j] += fc.bias.data[j];
+    ctx.pool.release(pooled);
+    return y;
+  };
+}
+
+function stagesOf(model: Classifier): [Sequential, string][] {
+  if (model instanceof ResNet) {
+    return [
+      [model.layer1, 'layer1'],
+      [model.layer2, 'layer2'],
+      [model.layer3, 'layer3'],
+      [model.layer4, 'layer4'],
+    ];
+  }
+  if (model instanceof CifarResNet) {
+    return [
+      [model.layer1, 'layer1'],
+      [model.layer2, 'layer2'],
+      [model.layer3, 'layer3'],
+    ];
+  }
+  throw new Error(`compileForInference: ${model.constructor.name} is not a ResNet or CifarResNet`);
+}
+
+/**
+ * Compiles `model` for eval-mode inference: returns f(x) with f(x) ≈ model.eval().forward(x) (logits, or features
+ * when the model has no fc). Weights and BN statistics are copied (folded) now: compile again after changing them.
+ * The model's own mode is left alone. Calls must not overlap (buffers are shared between calls).
+ */
+export function compileForInference(model: Classifier): (x: Tensor) => Tensor {
+  const ctx: Context = { k: kernels(), pool: new BufferPool() };
+  const m = model as ResNet | CifarResNet;
+  const steps: Step[] = [];
+  const stem = conv(m.conv1, m.bn1, 'conv1+bn1');
+  steps.push((x) => fusedConv(ctx, stem, x, true));
+  if (model instanceof ResNet) steps.push(maxPoolStep(ctx, model.maxpool));
+  for (const [stage, name] of stagesOf(model)) {
+    stage.layers.forEach((block, i) => {
+      steps.push(blockStep(ctx, block, `${name}.${i}`));
+    });
+  }
+  steps.push(headStep(ctx, model.fc));
+  const inChannels = m.conv1.weight.shape[1];
+  return (x: Tensor) => {
+    if (x.shape.length !== 4 || x.shape[1] !== inChannels) {
+      throw new Error(`compileForInference: input must be [N, ${inChannels}, H, W], got ${shapeString(x.shape)}`);
+    }
+    let a: Act = { data: x.data, shape: x.shape, pooled: false };
+    for (const step of steps) {
+      const next = step(a);
+      ctx.pool.release(a);
+      a = next;
+    }
+    const out = new Tensor(a.data.slice(), a.shape);
+    ctx.pool.release(a);
+    return out;
+  };
+}

@@ -1,0 +1,195 @@
+// The native batch norm, elementwise, pooling, log-softmax and optimizer kernels against the js reference on odd
+// shapes (primes, 1s, batch 1). Tolerance: 1e-5 relative to max |reference| unless a test says otherwise.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { jsKernels } from '../../src/backend/js/index.ts';
+import type { Kernels } from '../../src/backend/kernels.ts';
+import { nativeKernels } from '../../src/backend/native/index.ts';
+import { poolGeometry } from '../../src/ops/maxPool2d.ts';
+import { Generator } from '../../src/tensor/random.ts';
+import { assertClose } from '../helpers.ts';
+
+const maybeNative = nativeKernels();
+const rng = new Generator(11);
+const randn = (n: number, shift = 0) => Float32Array.from({ length: n }, () => rng.normal() + shift);
+const both = <T>(make: () => T): [T, T] => [make(), make()];
+
+describe('native layer kernels match js', { skip: maybeNative ? false : 'native addon not built' }, () => {
+  const native = maybeNative as Kernels;
+
+  for (const [n, c, hw] of [
+    [1, 1, 2],
+    [2, 3, 49],
+    [7, 5, 13],
+    [3, 16, 784],
+    [2, 64, 1],
+  ]) {
+    test(`batchNorm n=${n} c=${c} hw=${hw}: train (mean 3), apply, backward with and without batch stats`, () => {
+      const size = n * c * hw;
+      const x = randn(size, 3);
+      const gamma = randn(c);
+      const beta = randn(c);
+      const [y1, y2] = both(() => new Float32Array(size));
+      const [m1, m2] = both(() => new Float32Array(c));
+      const [v1, v2] = both(() => new Float32Array(c));
+      const [s1, s2] = both(() => new Float32Array(c));
+      jsKernels.batchNormTrain(n, c, hw, x, gamma, beta, 1e-5, y1, m1, v1, s1);
+      native.batchNormTrain(n, c, hw, x, gamma, beta, 1e-5, y2, m2, v2, s2);
+      assertClose(m2, m1, { rtol: 1e-6, what: 'mean' });
+      assertClose(v2, v1, { rtol: 1e-5, what: 'variance' });
+      assertClose(s2, s1, { rtol: 1e-5, what: 'invStd' });
+      assertClose(y2, y1, { rtol: 1e-5, what: 'y (train)' });
+      jsKernels.batchNormApply(n, c, hw, x, m1, s1, null, beta, y1);
+      native.batchNormApply(n, c, hw, x, m1, s1, null, beta, y2);
+      assertClose(y2, y1, { rtol: 1e-5, what: 'y (apply, no gamma)' });
+      const dy = randn(size);
+      for (const batchStats of [true, false]) {
+        const [dx1, dx2] = both(() => new Float32Array(size));
+        const [dg1, dg2] = both(() => new Float32Array(c));
+        const [db1, db2] = both(() => new Float32Array(c));
+        jsKernels.batchNormBackward(n, c, hw, dy, x, m1, s1, gamma, batchStats, dx1, dg1, db1);
+        native.batchNormBackward(n, c, hw, dy, x, m1, s1, gamma, batchStats, dx2, dg2, db2);
+        // atol: with two values per channel (n=1, hw=2) dx is 0 in exact arithmetic, rounding noise in both.
+        assertClose(dx2, dx1, { rtol: 1e-5, atol: 1e-6, what: `dx (batchStats ${batchStats})` });
+        assertClose(dg2, dg1, { rtol: 1e-5, what: 'dgamma' });
+        assertClose(db2, db1, { rtol: 1e-5, what: 'dbeta' });
+      }
+      const [dg1, dg2] = both(() => new Float32Array(c));
+      jsKernels.batchNormBackward(n, c, hw, dy, x, m1, s1, null, true, null, dg1, null);
+      native.batchNormBackward(n, c, hw, dy, x, m1, s1, null, true, null, dg2, null);
+      assertClose(dg2, dg1, { rtol: 1e-5, what: 'dgamma alone' });
+    });
+  }
+
+  for (const size of [1, 7, 100_003]) {
+    test(`relu, reluBackward, add on ${size} elements with NaN and ±0 kept as the reference does`, () => {
+      const x = randn(size);
+      x[0] = Number.NaN;
+      const [y1, y2] = both(() => new Float32Array(size));
+      jsKernels.relu(x, y1);
+      native.relu(x, y2);
+      assert.ok(Number.isNaN(y2[0]), 'relu(NaN) is NaN');
+      assertClose(y2.subarray(1), y1.subarray(1), { rtol: 0, what: 'relu' });
+      const dy = randn(size);
+      const [d1, d2] = both(() => new Float32Array(size));
+      jsKernels.reluBackward(dy, y1, d1);
+      native.reluBackward(dy, y2, d2);
+      assertClose(d2, d1, { rtol: 0, what: 'reluBackward' });
+      const b = randn(size);
+      jsKernels.add(dy, b, y1);
+      native.add(dy, b, y2);
+      assertClose(y2, y1, { rtol: 0, what: 'add' });
+    });
+  }
+
+  test('add with arrays of different lengths throws at the boundary', () => {
+    assert.throws(() => native.add(new Float32Array(3), new Float32Array(2), new Float32Array(3)), /b has 2 elements/);
+  });
+
+  for (const [shape, opts] of [
+    [[2, 3, 11, 13], { kernelSize: 3, stride: 2, padding: 1 }],
+    [[1, 1, 1, 1], { kernelSize: 1 }],
+    [[3, 2, 9, 7], { kernelSize: [3, 2], stride: [1, 2], padding: [1, 1], dilation: [2, 1] }],
+  ] as const) {
+    const g = poolGeometry(shape, opts);
+    test(`maxPool2d x=[${shape}] k=${g.kh}x${g.kw} s=${g.strideH},${g.strideW} p=${g.padH},${g.padW} d=${g.dilationH}: values, indices, backward`, () => {
+      const x = randn(g.n * g.c * g.h * g.w);
+      x[3 % x.length] = Number.NaN;
+      const outSize = g.n * g.c * g.oh * g.ow;
+      const [y1, y2] = both(() => new Float32Array(outSize));
+      const [i1, i2] = both(() => new Int32Array(outSize));
+      jsKernels.maxPool2d(g, x, y1, i1);
+      native.maxPool2d(g, x, y2, i2);
+      assert.deepEqual(i2, i1);
+      assert.deepEqual(y2, y1);
+      const dy = randn(outSize);
+      const [dx1, dx2] = both(() => new Float32Array(x.length));
+      jsKernels.maxPool2dBackward(g, dy, i1, dx1);
+      native.maxPool2dBackward(g, dy, i2, dx2);
+      assertClose(dx2, dx1, { rtol: 1e-6, what: 'dx' });
+    });
+  }
+
+  test('maxPool2dBackward with an index outside the plane throws', () => {
+    const g = poolGeometry([1, 1, 2, 2], { kernelSize: 2 });
+    assert.throws(
+      () => native.maxPool2dBackward(g, new Float32Array(1), Int32Array.of(4), new Float32Array(4)),
+      /outside the input plane/,
+    );
+  });
+
+  for (const [nc, h, w, oh, ow] of [
+    [6, 7, 7, 1, 1],
+    [3, 10, 7, 3, 4],
+    [1, 1, 1, 1, 1],
+    [2, 5, 5, 7, 6],
+  ]) {
+    test(`adaptiveAvgPool2d nc=${nc} ${h}×${w} → ${oh}×${ow}: forward and backward`, () => {
+      const x = randn(nc * h * w);
+      const [y1, y2] = both(() => new Float32Array(nc * oh * ow));
+      jsKernels.adaptiveAvgPool2d(nc, h, w, oh, ow, x, y1);
+      native.adaptiveAvgPool2d(nc, h, w, oh, ow, x, y2);
+      assertClose(y2, y1, { rtol: 1e-6, what: 'y' });
+      const [dx1, dx2] = both(() => new Float32Array(x.length));
+      jsKernels.adaptiveAvgPool2dBackward(nc, h, w, oh, ow, y1, dx1);
+      native.adaptiveAvgPool2dBackward(nc, h, w, oh, ow, y1, dx2);
+      assertClose(dx2, dx1, { rtol: 1e-6, what: 'dx' });
+    });
+  }
+
+  for (const [rows, cols] of [
+    [1, 1],
+    [5, 1000],
+    [37, 10],
+  ]) {
+    test(`logSoftmax rows=${rows} cols=${cols} with large logits`, () => {
+      const x = randn(rows * cols).map((v) => v * 40 + 500);
+      const [y1, y2] = both(() => new Float32Array(rows * cols));
+      jsKernels.logSoftmax(rows, cols, x, y1);
+      native.logSoftmax(rows, cols, x, y2);
+      assertClose(y2, y1, { rtol: 1e-6, what: 'logSoftmax' });
+    });
+  }
+
+  for (const [momentum, dampening, weightDecay, nesterov] of [
+    [0, 0, 0, false],
+    [0.9, 0, 1e-4, false],
+    [0.9, 0.1, 5e-4, false],
+    [0.9, 0, 1e-4, true],
+  ] as const) {
+    test(`sgdUpdate 1009 params momentum=${momentum} dampening=${dampening} wd=${weightDecay} nesterov=${nesterov}: three steps`, () => {
+      const [p1, p2] = both(() => randn(1009));
+      p2.set(p1);
+      const [b1, b2] = both(() => new Float32Array(1009));
+      for (let step = 0; step < 3; step++) {
+        const grad = randn(1009);
+        jsKernels.sgdUpdate(p1, grad, b1, 0.1, momentum, dampening, weightDecay, nesterov, step === 0);
+        native.sgdUpdate(p2, grad, b2, 0.1, momentum, dampening, weightDecay, nesterov, step === 0);
+      }
+      assertClose(p2, p1, { rtol: 1e-6, what: 'param' });
+      assertClose(b2, b1, { rtol: 1e-6, what: 'momentum buffer' });
+    });
+  }
+
+  test('sgdUpdate without a momentum buffer but momentum 0.9 throws', () => {
+    assert.throws(
+      () => native.sgdUpdate(new Float32Array(2), new Float32Array(2), null, 0.1, 0.9, 0, 0, false, true),
+      /momentumBuf is required/,
+    );
+  });
+
+  test('adamwUpdate 1009 params lr=1e-3 betas=(0.9, 0.999) eps=1e-8 wd=1e-2: three steps', () => {
+    const [p1, p2] = both(() => randn(1009));
+    p2.set(p1);
+    const [m1, m2] = both(() => new Float32Array(1009));
+    const [v1, v2] = both(() => new Float32Array(1009));
+    for (let step = 1; step <= 3; step++) {
+      const grad = randn(1009);
+      jsKernels.adamwUpdate(p1, grad, m1, v1, 1e-3, 0.9, 0.999, 1e-8, 1e-2, step);
+      native.adamwUpdate(p2, grad, m2, v2, 1e-3, 0.9, 0.999, 1e-8, 1e-2, step);
+    }
+    assertClose(p2, p1, { rtol: 1e-6, what: 'param' });
+    assertClose(m2, m1, { rtol: 1e-6, what: 'expAvg' });
+    assertClose(v2, v1, { rtol: 1e-5, what: 'expAvgSq' });
+  });
+});

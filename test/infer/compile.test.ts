@@ -1,0 +1,66 @@
+// compileForInference against the plain eval-mode forward, on the block types and shortcuts of every family:
+// BasicBlock (resnet18), Bottleneck with downsample (resnet50), grouped Bottleneck (resnext50_32x4d), option-A
+// shortcuts (resnet20). BN gets non-trivial running statistics. Tolerance: 1e-4 relative to max |logit|.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { noGrad } from '../../src/autograd/tape.ts';
+import { compileForInference } from '../../src/infer/index.ts';
+import { buildModel } from '../../src/models/registry.ts';
+import { BatchNorm2d } from '../../src/nn/layers.ts';
+import { Generator } from '../../src/tensor/random.ts';
+import { Tensor } from '../../src/tensor/tensor.ts';
+import { assertClose } from '../helpers.ts';
+
+const rng = new Generator(5);
+
+// Running statistics and affine parameters far from (0, 1, 1, 0), so that a wrong fold cannot pass.
+function randomizeBatchNorms(model: ReturnType<typeof buildModel>): void {
+  for (const [, m] of model.namedModules()) {
+    if (!(m instanceof BatchNorm2d)) continue;
+    for (let i = 0; i < m.runningMean.numel; i++) {
+      m.runningMean.data[i] = rng.normal() * 0.2;
+      m.runningVar.data[i] = rng.uniform(0.5, 1.5);
+      m.weight.data[i] = rng.uniform(0.5, 1.5);
+      m.bias.data[i] = rng.normal() * 0.1;
+    }
+  }
+}
+
+describe('compileForInference matches model.eval().forward', () => {
+  for (const [arch, shape] of [
+    ['resnet18', [2, 3, 40, 40]],
+    ['resnet50', [1, 3, 35, 35]],
+    ['resnext50_32x4d', [1, 3, 32, 32]],
+    ['resnet20', [3, 3, 13, 13]],
+  ] as const) {
+    test(`${arch} x=[${shape}]`, () => {
+      const model = buildModel(arch, { numClasses: 7 });
+      randomizeBatchNorms(model);
+      model.eval();
+      const x = Tensor.zeros(shape);
+      for (let i = 0; i < x.numel; i++) x.data[i] = rng.normal();
+      const want = noGrad(() => model.forward(x));
+      const infer = compileForInference(model);
+      const got = infer(x);
+      assert.deepEqual(got.shape, want.shape);
+      assertClose(got.data, want.data, { rtol: 1e-4, what: `${arch} logits` });
+      // A second call reuses the pooled buffers and must give the same answer.
+      assert.deepEqual(infer(x).data, got.data);
+    });
+  }
+
+  test('resnet18 includeTop=false x=[1,3,32,32] gives the 512 pooled features', () => {
+    const model = buildModel('resnet18', { includeTop: false });
+    model.eval();
+    const x = Tensor.full([1, 3, 32, 32], 0.3);
+    const want = noGrad(() => model.forward(x));
+    const got = compileForInference(model)(x);
+    assert.deepEqual(got.shape, [1, 512]);
+    assertClose(got.data, want.data, { rtol: 1e-4, what: 'features' });
+  });
+
+  test('an input with the wrong channel count is rejected with the expected shape', () => {
+    const infer = compileForInference(buildModel('resnet20'));
+    assert.throws(() => infer(Tensor.zeros([1, 1, 8, 8])), /input must be \[N, 3, H, W\], got \[1, 1, 8, 8\]/);
+  });
+});
