@@ -1,4 +1,5 @@
 // Define-by-run reverse-mode autograd: ops attach a GradFn to their outputs; backward() walks the graph in reverse.
+import { releaseBuffer, retainBuffer, takeBuffer } from '../tensor/pool.ts';
 import { shapeString, Tensor } from '../tensor/tensor.ts';
 
 /** Given d(loss)/d(output), returns d(loss)/d(input) for each input (null where not needed). */
@@ -8,6 +9,21 @@ export interface GradFn {
   readonly name: string;
   readonly inputs: readonly (Tensor | null)[];
   readonly backward: BackwardFn;
+  /** The module that made this node, while a profiler is attached (see setTapeProfiler). */
+  readonly scope?: string;
+}
+
+/** What a profiler sees of the tape: the label new nodes carry, and how long each node's backward took. */
+export interface TapeProfiler {
+  scope: string | undefined;
+  backwardDone(scope: string | undefined, name: string, ms: number): void;
+}
+
+let profiler: TapeProfiler | null = null;
+
+/** Attaches (or with null, detaches) the profiler; with none attached the tape does no timing at all. */
+export function setTapeProfiler(p: TapeProfiler | null): void {
+  profiler = p;
 }
 
 let gradEnabled = true;
@@ -31,7 +47,7 @@ export function noGrad<T>(fn: () => T): T {
 export function record(output: Tensor, name: string, inputs: readonly (Tensor | null)[], backward: BackwardFn): Tensor {
   if (gradEnabled && inputs.some((t) => t?.requiresGrad)) {
     output.requiresGrad = true;
-    output.gradFn = { name, inputs, backward };
+    output.gradFn = { name, inputs, backward, scope: profiler?.scope };
   }
   return output;
 }
@@ -61,7 +77,8 @@ function topologicalOrder(root: Tensor): Tensor[] {
 
 /**
  * Accumulates d(root)/d(leaf) into every leaf's .grad (adding to what is there, as PyTorch does).
- * The graph is freed afterwards: a second backward through it needs a new forward.
+ * The graph is freed afterwards: a second backward through it needs a new forward. Intermediate gradients go
+ * back to the buffer pool as soon as the node that received them has run; a leaf keeps its .grad.
  */
 export function backward(root: Tensor, gradient?: Tensor): void {
   if (!root.requiresGrad) throw new Error('backward(): tensor does not require grad and has no grad_fn');
@@ -72,13 +89,15 @@ export function backward(root: Tensor, gradient?: Tensor): void {
         `backward(): gradient shape ${shapeString(gradient.shape)} does not match ${shapeString(root.shape)}`,
       );
     }
-    seed = gradient.data.slice();
+    seed = takeBuffer(root.numel);
+    seed.set(gradient.data);
   } else {
     if (root.numel !== 1)
       throw new Error(
         `backward(): grad can be implicitly created only for one-element outputs, got ${shapeString(root.shape)}`,
       );
-    seed = new Float32Array([1]);
+    seed = takeBuffer(1);
+    seed[0] = 1;
   }
   const grads = new Map<Tensor, Float32Array>([[root, seed]]);
   for (const t of topologicalOrder(root)) {
@@ -90,24 +109,36 @@ export function backward(root: Tensor, gradient?: Tensor): void {
       if (t.grad) {
         const acc = t.grad.data;
         for (let i = 0; i < acc.length; i++) acc[i] += g[i];
+        releaseBuffer(g);
       } else {
+        retainBuffer(g);
         t.grad = new Tensor(g, t.shape);
       }
       continue;
     }
     const needs = fn.inputs.map((x) => x?.requiresGrad === true);
+    const started = profiler ? performance.now() : 0;
     const inputGrads = fn.backward(g, needs);
+    if (profiler) profiler.backwardDone(fn.scope, fn.name, performance.now() - started);
+    // A backward fn may hand back its gradOutput (add, reshape), even to two inputs: each buffer has one owner.
+    const handedOn = new Set<Float32Array>();
     fn.inputs.forEach((x, i) => {
       const gi = inputGrads[i];
       if (!x || !needs[i] || !gi) return;
       const prev = grads.get(x);
       if (prev) {
         for (let j = 0; j < prev.length; j++) prev[j] += gi[j];
+      } else if (handedOn.has(gi)) {
+        const copy = takeBuffer(gi.length);
+        copy.set(gi);
+        grads.set(x, copy);
       } else {
-        // A backward fn may hand back its gradOutput unchanged (add, reshape): copy before accumulating into it.
-        grads.set(x, gi === g ? gi.slice() : gi);
+        handedOn.add(gi);
+        grads.set(x, gi);
       }
     });
+    if (!handedOn.has(g)) releaseBuffer(g);
+    for (const gi of inputGrads) if (gi && gi !== g && !handedOn.has(gi)) releaseBuffer(gi);
     t.gradFn = null;
   }
 }

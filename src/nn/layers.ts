@@ -85,9 +85,14 @@ export class BatchNorm2d extends Module {
   }
 }
 
+/** nn.ReLU; with `inplace` it overwrites its input, as torchvision's ResNets build it (nn.ReLU(inplace=True)). */
 export class ReLU extends Module {
+  constructor(readonly inplace = false) {
+    super();
+  }
+
   forward(x: Tensor): Tensor {
-    return relu(x);
+    return relu(x, this.inplace);
   }
 }
 

@@ -1,8 +1,9 @@
 // adaptiveAvgPool2d: average over PyTorch's adaptive windows to a fixed output size (1×1 is global pooling).
 import { record } from '../autograd/tape.ts';
 import { kernels } from '../backend/index.ts';
-import { Tensor } from '../tensor/tensor.ts';
-import { expectRank, type Pair, pair } from './util.ts';
+import { takeZeroed } from '../tensor/pool.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+import { emptyTensor, expectRank, type Pair, pair } from './util.ts';
 
 // x is (N,C,H,W) → (N,C,OH,OW)
 export function adaptiveAvgPool2d(x: Tensor, outputSize: Pair): Tensor {
@@ -13,10 +14,10 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: Pair): Tensor {
     throw new Error(`adaptiveAvgPool2d: output size [${oh}, ${ow}] and input size [${h}, ${w}] must be positive`);
   }
   const k = kernels();
-  const y = Tensor.zeros([n, c, oh, ow]);
+  const y = emptyTensor([n, c, oh, ow]);
   k.adaptiveAvgPool2d(n * c, h, w, oh, ow, x.data, y.data);
   return record(y, 'adaptiveAvgPool2d', [x], (dy) => {
-    const dx = new Float32Array(x.numel);
+    const dx = takeZeroed(x.numel);
     k.adaptiveAvgPool2dBackward(n * c, h, w, oh, ow, dy, dx);
     return [dx];
   });

@@ -1,8 +1,9 @@
 // batchNorm2d: training mode normalises by batch statistics and updates the running ones; eval mode uses them.
 import { record } from '../autograd/tape.ts';
 import { kernels } from '../backend/index.ts';
-import { shapeString, Tensor } from '../tensor/tensor.ts';
-import { expectRank } from './util.ts';
+import { takeBuffer } from '../tensor/pool.ts';
+import { shapeString, type Tensor } from '../tensor/tensor.ts';
+import { emptyTensor, expectRank } from './util.ts';
 
 export interface BatchNormOptions {
   training: boolean;
@@ -35,7 +36,7 @@ export function batchNorm2d(
     }
   }
   const k = kernels();
-  const y = Tensor.zeros(x.shape);
+  const y = emptyTensor(x.shape);
   const mean = new Float32Array(c);
   const invStd = new Float32Array(c);
   const useBatchStats = training || !runningMean || !runningVar;
@@ -62,9 +63,9 @@ export function batchNorm2d(
     k.batchNormApply(n, c, hw, x.data, mean, invStd, weight?.data ?? null, bias?.data ?? null, y.data);
   }
   return record(y, 'batchNorm2d', [x, weight, bias], (dy, needs) => {
-    const dx = needs[0] ? new Float32Array(x.numel) : null;
-    const dgamma = needs[1] ? new Float32Array(c) : null;
-    const dbeta = needs[2] ? new Float32Array(c) : null;
+    const dx = needs[0] ? takeBuffer(x.numel) : null;
+    const dgamma = needs[1] ? takeBuffer(c) : null;
+    const dbeta = needs[2] ? takeBuffer(c) : null;
     k.batchNormBackward(n, c, hw, dy, x.data, mean, invStd, weight?.data ?? null, useBatchStats, dx, dgamma, dbeta);
     return [dx, dgamma, dbeta];
   });

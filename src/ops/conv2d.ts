@@ -2,8 +2,9 @@
 import { record } from '../autograd/tape.ts';
 import { kernels } from '../backend/index.ts';
 import type { ConvGeometry } from '../backend/kernels.ts';
-import { shapeString, Tensor } from '../tensor/tensor.ts';
-import { expectRank, type Pair, pair, windowOutput } from './util.ts';
+import { takeBuffer, takeZeroed } from '../tensor/pool.ts';
+import { shapeString, type Tensor } from '../tensor/tensor.ts';
+import { emptyTensor, expectRank, type Pair, pair, windowOutput } from './util.ts';
 
 export interface Conv2dOptions {
   stride?: Pair;
@@ -49,22 +50,22 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
     throw new Error(`conv2d: bias must have shape [${g.oc}], got ${shapeString(bias.shape)}`);
   }
   const k = kernels();
-  const y = Tensor.zeros([g.n, g.oc, g.oh, g.ow]);
+  const y = emptyTensor([g.n, g.oc, g.oh, g.ow]);
   k.conv2d(g, x.data, weight.data, bias?.data ?? null, y.data);
   return record(y, 'conv2d', [x, weight, bias], (dy, needs) => {
     let dx: Float32Array | null = null;
     let dw: Float32Array | null = null;
     let db: Float32Array | null = null;
     if (needs[0]) {
-      dx = new Float32Array(x.numel);
+      dx = takeBuffer(x.numel);
       k.conv2dBackwardInput(g, dy, weight.data, dx);
     }
     if (needs[1]) {
-      dw = new Float32Array(weight.numel);
+      dw = takeBuffer(weight.numel);
       k.conv2dBackwardWeight(g, dy, x.data, dw);
     }
     if (needs[2]) {
-      db = new Float32Array(g.oc);
+      db = takeZeroed(g.oc);
       const plane = g.oh * g.ow;
       for (let n = 0; n < g.n; n++) {
         for (let o = 0; o < g.oc; o++) {

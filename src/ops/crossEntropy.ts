@@ -1,18 +1,19 @@
 // logSoftmax and crossEntropy (mean reduction, optional label smoothing) with their gradients.
 import { record } from '../autograd/tape.ts';
 import { kernels } from '../backend/index.ts';
+import { takeBuffer } from '../tensor/pool.ts';
 import { type IntTensor, shapeString, Tensor } from '../tensor/tensor.ts';
-import { expectRank } from './util.ts';
+import { emptyTensor, expectRank } from './util.ts';
 
 // x is (N,K) → (N,K), over dim 1
 export function logSoftmax(x: Tensor): Tensor {
   expectRank(x, 2, 'logSoftmax', 'input');
   const [rows, cols] = x.shape;
-  const y = Tensor.zeros(x.shape);
+  const y = emptyTensor(x.shape);
   kernels().logSoftmax(rows, cols, x.data, y.data);
   return record(y, 'logSoftmax', [x], (dy) => {
     // dx = dy − softmax·Σ dy
-    const dx = new Float32Array(dy.length);
+    const dx = takeBuffer(dy.length);
     for (let r = 0; r < rows; r++) {
       const o = r * cols;
       let s = 0;
@@ -66,7 +67,7 @@ export function crossEntropy(
   return record(out, 'crossEntropy', [logits], (dy) => {
     // d/dlogits = (softmax − target distribution) / N
     const scale = dy[0] / Math.max(n, 1);
-    const dx = new Float32Array(n * k);
+    const dx = takeBuffer(n * k);
     for (let i = 0; i < n; i++) {
       const o = i * k;
       for (let j = 0; j < k; j++) dx[o + j] = (Math.exp(logp[o + j]) - eps / k) * scale;

@@ -1,8 +1,9 @@
 // linear: y = x·Wᵀ + b, the classifier head; all three gradients are GEMMs or row sums.
 import { record } from '../autograd/tape.ts';
 import { kernels } from '../backend/index.ts';
-import { shapeString, Tensor } from '../tensor/tensor.ts';
-import { expectRank } from './util.ts';
+import { takeBuffer, takeZeroed } from '../tensor/pool.ts';
+import { shapeString, type Tensor } from '../tensor/tensor.ts';
+import { emptyTensor, expectRank } from './util.ts';
 
 // x is (N,IN), weight is (OUT,IN), bias is (OUT) → (N,OUT)
 export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
@@ -19,7 +20,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
     throw new Error(`linear: bias must have shape [${outF}], got ${shapeString(bias.shape)}`);
   }
   const k = kernels();
-  const y = Tensor.zeros([n, outF]);
+  const y = emptyTensor([n, outF]);
   k.gemm(false, true, n, outF, inF, 1, x.data, inF, weight.data, inF, 0, y.data, outF);
   if (bias) for (let i = 0; i < n; i++) for (let j = 0; j < outF; j++) y.data[i * outF + j] += bias.data[j];
   return record(y, 'linear', [x, weight, bias], (dy, needs) => {
@@ -27,15 +28,15 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
     let dw: Float32Array | null = null;
     let db: Float32Array | null = null;
     if (needs[0]) {
-      dx = new Float32Array(n * inF);
+      dx = takeBuffer(n * inF);
       k.gemm(false, false, n, inF, outF, 1, dy, outF, weight.data, inF, 0, dx, inF);
     }
     if (needs[1]) {
-      dw = new Float32Array(outF * inF);
+      dw = takeBuffer(outF * inF);
       k.gemm(true, false, outF, inF, n, 1, dy, outF, x.data, inF, 0, dw, inF);
     }
     if (needs[2]) {
-      db = new Float32Array(outF);
+      db = takeZeroed(outF);
       for (let i = 0; i < n; i++) for (let j = 0; j < outF; j++) db[j] += dy[i * outF + j];
     }
     return [dx, dw, db];

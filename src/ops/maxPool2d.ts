@@ -2,8 +2,9 @@
 import { record } from '../autograd/tape.ts';
 import { kernels } from '../backend/index.ts';
 import type { PoolGeometry } from '../backend/kernels.ts';
-import { shapeString, Tensor } from '../tensor/tensor.ts';
-import { expectRank, type Pair, pair, windowOutput } from './util.ts';
+import { takeBuffer, takeInt32 } from '../tensor/pool.ts';
+import { shapeString, type Tensor } from '../tensor/tensor.ts';
+import { emptyTensor, expectRank, type Pair, pair, windowOutput } from './util.ts';
 
 export interface MaxPool2dOptions {
   kernelSize: Pair;
@@ -36,11 +37,11 @@ export function maxPool2d(x: Tensor, opts: MaxPool2dOptions): Tensor {
   expectRank(x, 4, 'maxPool2d', 'input');
   const g = poolGeometry(x.shape, opts);
   const k = kernels();
-  const y = Tensor.zeros([g.n, g.c, g.oh, g.ow]);
-  const indices = new Int32Array(y.numel);
+  const y = emptyTensor([g.n, g.c, g.oh, g.ow]);
+  const indices = takeInt32(y.numel);
   k.maxPool2d(g, x.data, y.data, indices);
   return record(y, 'maxPool2d', [x], (dy) => {
-    const dx = new Float32Array(x.numel);
+    const dx = takeBuffer(x.numel);
     k.maxPool2dBackward(g, dy, indices, dx);
     return [dx];
   });

@@ -1,14 +1,24 @@
 // relu: max(x, 0); its gradient passes where the output is positive.
 import { record } from '../autograd/tape.ts';
 import { kernels } from '../backend/index.ts';
+import { takeBuffer } from '../tensor/pool.ts';
 import { Tensor } from '../tensor/tensor.ts';
+import { emptyTensor } from './util.ts';
 
-export function relu(x: Tensor): Tensor {
+/**
+ * With `inplace` the result overwrites x's buffer, as nn.ReLU(inplace=True): after a batch norm or residual add,
+ * whose backward does not read its own output, this saves one activation per layer of a training step. Like
+ * torch's, it is only safe when nothing else reads x afterwards; unlike torch, nothing checks that.
+ */
+export function relu(x: Tensor, inplace = false): Tensor {
+  if (inplace && x.requiresGrad && !x.gradFn) {
+    throw new Error('relu: a leaf tensor that requires grad cannot be modified in place');
+  }
   const k = kernels();
-  const y = Tensor.zeros(x.shape);
+  const y = inplace ? new Tensor(x.data, x.shape) : emptyTensor(x.shape);
   k.relu(x.data, y.data);
   return record(y, 'relu', [x], (dy) => {
-    const dx = new Float32Array(dy.length);
+    const dx = takeBuffer(dy.length);
     k.reluBackward(dy, y.data, dx);
     return [dx];
   });

@@ -1,6 +1,7 @@
 // The paper's option-A shortcut (He et al. 2015, §4.2): subsample by the stride, then zero-pad channels equally
 // on both sides. It has no parameters, so the CIFAR nets keep exactly the paper's parameter counts.
 import { record } from '../autograd/tape.ts';
+import { takeZeroed } from '../tensor/pool.ts';
 import { Tensor } from '../tensor/tensor.ts';
 import { expectRank } from './util.ts';
 
@@ -11,7 +12,7 @@ export function shortcutA(x: Tensor, stride: number, padChannels: number): Tenso
   const oh = Math.ceil(h / stride);
   const ow = Math.ceil(w / stride);
   const oc = c + 2 * padChannels;
-  const y = Tensor.zeros([n, oc, oh, ow]);
+  const y = new Tensor(takeZeroed(n * oc * oh * ow), [n, oc, oh, ow]);
   // Maps each kept input element to its output position; the backward pass is the same map reversed.
   const forEach = (fn: (xi: number, yi: number) => void) => {
     for (let b = 0; b < n; b++) {
@@ -28,7 +29,7 @@ export function shortcutA(x: Tensor, stride: number, padChannels: number): Tenso
     y.data[yi] = x.data[xi];
   });
   return record(y, 'shortcutA', [x], (dy) => {
-    const dx = new Float32Array(x.numel);
+    const dx = takeZeroed(x.numel);
     forEach((xi, yi) => {
       dx[xi] = dy[yi];
     });

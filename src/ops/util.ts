@@ -1,5 +1,6 @@
 // Small argument helpers shared by the ops: pairs, shape checks with messages that name the op and tensor.
-import { type Shape, shapeString, type Tensor } from '../tensor/tensor.ts';
+import { takeBuffer } from '../tensor/pool.ts';
+import { numel, type Shape, shapeString, Tensor } from '../tensor/tensor.ts';
 
 export type Pair = number | readonly [number, number];
 
@@ -8,6 +9,11 @@ export function pair(v: Pair, op: string, name: string): [number, number] {
   if (!p.every((x) => Number.isInteger(x)))
     throw new Error(`${op}: ${name} must be integers, got ${JSON.stringify(v)}`);
   return p;
+}
+
+/** An op's output from the buffer pool, contents undefined: for results a kernel overwrites completely. */
+export function emptyTensor(shape: Shape): Tensor {
+  return new Tensor(takeBuffer(numel(shape)), shape);
 }
 
 export function expectRank(t: Tensor, rank: number, op: string, name: string): void {
