@@ -32,7 +32,7 @@ export interface CifarResNetOptions {
 export class CifarResNet extends Module {
   conv1: Conv2d;
   bn1: BatchNorm2d;
-  relu = new ReLU();
+  relu = new ReLU(true);
   layer1: Sequential;
   layer2: Sequential;
   layer3: Sequential;
@@ -71,10 +71,14 @@ export class CifarResNet extends Module {
     return new Sequential(...layers);
   }
 
+  /** The last stage's output (N, 64, H/4, W/4), before pooling: where Grad-CAM looks. */
+  featureMaps(x: Tensor): Tensor {
+    const y = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
+    return this.layer3.forward(this.layer2.forward(this.layer1.forward(y)));
+  }
+
   features(x: Tensor): Tensor {
-    let y = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
-    y = this.layer3.forward(this.layer2.forward(this.layer1.forward(y)));
-    return flatten(this.avgpool.forward(y), 1);
+    return flatten(this.avgpool.forward(this.featureMaps(x)), 1);
   }
 
   forward(x: Tensor): Tensor {

@@ -16,6 +16,9 @@ export interface ModelOptions {
 export interface Classifier extends Module {
   fc: Module | null;
   readonly featureDim: number;
+  /** The last conv stage's output (N, featureDim, h, w), before global average pooling. */
+  featureMaps(x: Tensor): Tensor;
+  /** Global average pooling of featureMaps, flattened: (N, featureDim). */
   features(x: Tensor): Tensor;
 }
 

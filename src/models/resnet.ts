@@ -47,7 +47,7 @@ export class BasicBlock extends Module implements Block {
   static readonly expansion = 1;
   conv1: Conv2d;
   bn1: Module;
-  relu = new ReLU();
+  relu = new ReLU(true);
   conv2: Conv2d;
   bn2: Module;
   downsample: Module | null;
@@ -85,7 +85,7 @@ export class Bottleneck extends Module implements Block {
   bn2: Module;
   conv3: Conv2d;
   bn3: Module;
-  relu = new ReLU();
+  relu = new ReLU(true);
   downsample: Module | null;
 
   constructor(inPlanes: number, planes: number, args: BlockArgs = {}) {
@@ -132,7 +132,7 @@ export interface ResNetOptions {
 export class ResNet extends Module {
   conv1: Conv2d;
   bn1: Module;
-  relu = new ReLU();
+  relu = new ReLU(true);
   maxpool = new MaxPool2d({ kernelSize: 3, stride: 2, padding: 1 });
   layer1: Sequential;
   layer2: Sequential;
@@ -217,11 +217,15 @@ export class ResNet extends Module {
     return new Sequential(...layers);
   }
 
+  /** The last stage's output (N, 512·expansion, h, w), before pooling: where Grad-CAM looks. */
+  featureMaps(x: Tensor): Tensor {
+    const y = this.maxpool.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x))));
+    return this.layer4.forward(this.layer3.forward(this.layer2.forward(this.layer1.forward(y))));
+  }
+
   /** The pooled feature vector (N, 512·expansion): everything but fc. */
   features(x: Tensor): Tensor {
-    let y = this.maxpool.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x))));
-    y = this.layer4.forward(this.layer3.forward(this.layer2.forward(this.layer1.forward(y))));
-    return flatten(this.avgpool.forward(y), 1);
+    return flatten(this.avgpool.forward(this.featureMaps(x)), 1);
   }
 
   forward(x: Tensor): Tensor {
