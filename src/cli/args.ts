@@ -30,3 +30,35 @@ export function optionalInt(values: Record<string, unknown>, name: string, min =
   if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}, got "${v}"`);
   return n;
 }
+
+export function optionalNumber(
+  values: Record<string, unknown>,
+  name: string,
+  { min = Number.NEGATIVE_INFINITY, max = Number.POSITIVE_INFINITY } = {},
+): number | undefined {
+  const v = values[name];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v === '' || !Number.isFinite(n) || n < min || n > max) {
+    throw new UsageError(`--${name} must be a number in [${min}, ${max}], got "${v}"`);
+  }
+  return n;
+}
+
+export function choice<T extends string>(
+  values: Record<string, unknown>,
+  name: string,
+  options: readonly T[],
+  fallback: T,
+): T {
+  const v = values[name];
+  if (v === undefined) return fallback;
+  if (!options.includes(v as T)) throw new UsageError(`--${name} must be one of ${options.join(', ')}, got "${v}"`);
+  return v as T;
+}
+
+/** Sizes the native thread pool before the first kernel runs (the addon reads RESNET_NUM_THREADS when it loads). */
+export function applyThreads(values: Record<string, unknown>): void {
+  const threads = optionalInt(values, 'threads');
+  if (threads !== undefined) process.env.RESNET_NUM_THREADS = String(threads);
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Issue 4's measurements on Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist):
+#   1. the recipe: resnet20, 1 channel, 28x28, cifar augment, SGD lr 0.1 momentum 0.9 Nesterov wd 5e-4,
+#      one-cycle, batch 128, 5 epochs -> runs/fmnist (val accuracy and img/s in metrics.jsonl);
+#   2. the same recipe in PyTorch for the throughput ratio (when /usr/bin/python3 has torch);
+#   3. transfer learning: pretrain on classes 0-4, fine-tune on 5-9 with 50 images per class, --pretrained with
+#      --freeze backbone against the same run from scratch.
+# Usage: bash scripts/fashion-mnist-experiments.sh [WORK_DIR] [recipe|torch|transfer ...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=${1:-/tmp/fmnist}
+shift || true
+steps=${*:-recipe torch transfer}
+resnet() { node --import tsx src/cli/main.ts "$@"; }
+recipe=(--arch resnet20 --in-channels 1 --img-size 28 --augment cifar --optimizer sgd --lr 0.1 --momentum 0.9
+  --nesterov --weight-decay 5e-4 --schedule onecycle --batch-size 128 --no-progress)
+
+[ -d "$work/all" ] || npx tsx scripts/fashion-mnist-to-folder.ts "$work/all"
+for step in $steps; do
+  case $step in
+  recipe)
+    resnet train --data "$work/all" --out runs/fmnist --epochs 5 "${recipe[@]}"
+    cat runs/fmnist/metrics.jsonl
+    ;;
+  torch)
+    /usr/bin/python3 scripts/torch_train_folder.py "$work/all" --epochs 1 --max-steps 60
+    ;;
+  transfer)
+    [ -d "$work/pre" ] || npx tsx scripts/fashion-mnist-to-folder.ts "$work/pre" --classes 0-4
+    [ -d "$work/few" ] || npx tsx scripts/fashion-mnist-to-folder.ts "$work/few" --classes 5-9 --per-class 50
+    resnet train --data "$work/pre" --out runs/fmnist-pre --epochs 3 "${recipe[@]}"
+    few=(--data "$work/few" --epochs 15 --batch-size 25 --arch resnet20 --in-channels 1 --img-size 28 --augment cifar
+      --lr 0.05 --weight-decay 5e-4 --schedule cosine --no-progress)
+    resnet train "${few[@]}" --out runs/fmnist-transfer --pretrained runs/fmnist-pre/model.safetensors --freeze backbone
+    resnet train "${few[@]}" --out runs/fmnist-scratch
+    for r in fmnist-transfer fmnist-scratch; do
+      echo "$r: best val_acc $(node -e "const m=require('fs').readFileSync('runs/$r/metrics.jsonl','utf8').trim().split('\n').map(JSON.parse);console.log(Math.max(...m.map(e=>e.val_acc)))")"
+    done
+    ;;
+  esac
+done
