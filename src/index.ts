@@ -2,6 +2,18 @@
 export { backward, isGradEnabled, noGrad } from './autograd/tape.ts';
 export { kernels, registerBackend, setBackend } from './backend/index.ts';
 export type { Kernels } from './backend/kernels.ts';
+export { type DecodedImage, decodeImage, ImageDecodeError } from './data/image.ts';
+export { findImages, type ImageFolder, type Sample, scanImageFolder } from './data/imageFolder.ts';
+export { type Batch, DataLoader, describeSkipped, type LoaderOptions } from './data/loader.ts';
+export { writeShapesDataset } from './data/shapes.ts';
+export { computeMeanStd } from './data/stats.ts';
+export { evalTransform, makePreprocess, type Preprocess, trainTransform } from './data/transforms.ts';
+export { type CamMap, camToPng, heatmapToPng, jet, overlayRgb, upsampleCam } from './explain/camImage.ts';
+export { type GradCam, gradCam, gradCamFromFeatureMaps, networkView, writeCamPng } from './explain/gradcam.ts';
+export { exportOnnx, type OnnxExportOptions } from './io/onnx/export.ts';
+export { PthError } from './io/pth/error.ts';
+export { type PthContents, parsePth, readPth, readPthWithNotes } from './io/pth/read.ts';
+export { serializePth, writePth } from './io/pth/write.ts';
 export {
   parseSafetensors,
   readSafetensors,
@@ -46,6 +58,7 @@ export {
   Sequential,
 } from './nn/layers.ts';
 export { type LoadResult, Module, Parameter, type StateDict } from './nn/module.ts';
+export { formatProfile, type ProfileRow, Profiler } from './nn/profile.ts';
 export { adaptiveAvgPool2d } from './ops/adaptiveAvgPool2d.ts';
 export { add } from './ops/add.ts';
 export { batchNorm2d } from './ops/batchNorm2d.ts';
@@ -57,5 +70,13 @@ export { mean, mulConstant, sum } from './ops/reduce.ts';
 export { relu } from './ops/relu.ts';
 export { flatten, reshape } from './ops/reshape.ts';
 export { shortcutA } from './ops/shortcutA.ts';
+export { AdamW, makeSchedule, Optimizer, SGD, scheduleNames } from './optim/index.ts';
+export { type RunningServer, type ServeOptions, startServer } from './serve/server.ts';
+export { type PoolStats, poolStats, releaseGrads, setPoolEnabled, stepScope } from './tensor/pool.ts';
 export { defaultGenerator, Generator, manualSeed } from './tensor/random.ts';
 export { type AnyTensor, IntTensor, type Shape, Tensor } from './tensor/tensor.ts';
+export { ClassificationMeter, type EvalReport } from './train/metrics.ts';
+export { loadForModel, type Prediction, predictImages } from './train/predict.ts';
+export { loadRun, type RunConfig, readRunConfig } from './train/runDir.ts';
+export { evaluate, TrainingStopped, type TrainOptions, train } from './train/trainer.ts';
+export { loadPretrained } from './train/transfer.ts';
