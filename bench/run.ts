@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadNativeAddon } from '../src/backend/native/addon.ts';
+import type { BenchOptions } from '../src/cli/bench.ts';
 import { exportOnnx } from '../src/io/onnx/export.ts';
 import { buildModel } from '../src/models/registry.ts';
 
@@ -28,17 +29,10 @@ if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`bench: --rounds mu
 const threads = values.threads ? Number(values.threads) : availableParallelism();
 if (!Number.isInteger(threads) || threads < 1) throw new Error(`bench: --threads must be ≥ 1, got "${values.threads}"`);
 
-interface Workload {
+/** One row group of the table: a bench CLI configuration plus which peers run it. */
+interface Workload extends Omit<BenchOptions, 'threads' | 'pool' | 'fuse' | 'profile'> {
   /** How the targets find it, whatever --quick does to its size. */
   id: 'r50-infer-b8' | 'r50-infer-b1' | 'r18-train-b32' | 'r20-train-b128';
-  arch: string;
-  batch: number;
-  size: number;
-  mode: 'infer' | 'train';
-  inChannels: number;
-  numClasses: number;
-  iters: number;
-  warmup: number;
   peers: ('onnxruntime' | 'torch')[];
   /** Also run resnet-ts with buffer reuse off, to show what the pool saves. */
   compareNoPool?: boolean;

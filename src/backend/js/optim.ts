@@ -1,16 +1,17 @@
 // Reference optimizer updates with torch.optim's formulas (SGD with momentum, AdamW), in float64 arithmetic.
+import type { Kernels } from '../kernels.ts';
 
-export function sgdUpdate(
-  param: Float32Array,
-  grad: Float32Array,
-  momentumBuf: Float32Array | null,
-  lr: number,
-  momentum: number,
-  dampening: number,
-  weightDecay: number,
-  nesterov: boolean,
-  firstStep: boolean,
-): void {
+export const sgdUpdate: Kernels['sgdUpdate'] = (
+  param,
+  grad,
+  momentumBuf,
+  lr,
+  momentum,
+  dampening,
+  weightDecay,
+  nesterov,
+  firstStep,
+) => {
   if (momentum !== 0 && !momentumBuf) throw new Error('sgdUpdate: momentumBuf is required when momentum != 0');
   for (let i = 0; i < param.length; i++) {
     let d = grad[i] + weightDecay * param[i];
@@ -21,20 +22,20 @@ export function sgdUpdate(
     }
     param[i] -= lr * d;
   }
-}
+};
 
-export function adamwUpdate(
-  param: Float32Array,
-  grad: Float32Array,
-  expAvg: Float32Array,
-  expAvgSq: Float32Array,
-  lr: number,
-  beta1: number,
-  beta2: number,
-  eps: number,
-  weightDecay: number,
-  step: number,
-): void {
+export const adamwUpdate: Kernels['adamwUpdate'] = (
+  param,
+  grad,
+  expAvg,
+  expAvgSq,
+  lr,
+  beta1,
+  beta2,
+  eps,
+  weightDecay,
+  step,
+) => {
   const stepSize = lr / (1 - beta1 ** step);
   const biasCorrection2Sqrt = Math.sqrt(1 - beta2 ** step);
   for (let i = 0; i < param.length; i++) {
@@ -43,4 +44,4 @@ export function adamwUpdate(
     expAvgSq[i] = beta2 * expAvgSq[i] + (1 - beta2) * grad[i] * grad[i];
     param[i] -= (stepSize * expAvg[i]) / (Math.sqrt(expAvgSq[i]) / biasCorrection2Sqrt + eps);
   }
-}
+};
