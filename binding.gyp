@@ -14,6 +14,7 @@
         "native/conv/conv.cc",
         "native/conv/conv_binding.cc",
         "native/conv/im2col.cc",
+        "native/conv/winograd.cc",
         "native/gemm/dispatch.cc",
         "native/gemm/gemm_binding.cc",
         "native/gemm/pack.cc",

@@ -3,7 +3,9 @@
 // stays in L2. The weights are packed once per call for all images, and bias, residual and ReLU are applied by the
 // GEMM to each finished tile. When there are enough pairs to keep every thread busy, threads take whole pairs (each
 // with its own col buffer and a serial GEMM, no synchronisation); otherwise the pairs run one after another and the
-// threads share each im2col, GEMM and col2im.
+// threads share each im2col, GEMM and col2im. 3×3 stride-1 padding-1 convolutions with 64+ channels go to Winograd
+// F(2×2, 3×3) instead (winograd.cc): the forward pass (packed weights always, per-call weights from 64 output tiles
+// up) and the backward pass w.r.t. the input; the weight gradient stays im2col + GEMM.
 #include <algorithm>
 
 #include "../gemm/sgemm.h"
@@ -12,6 +14,7 @@
 #include "../threadpool.h"
 #include "conv.h"
 #include "im2col.h"
+#include "winograd.h"
 
 namespace resnet {
 namespace {
@@ -76,22 +79,26 @@ size_t band_rows(const ConvShape& s) {
 
 }  // namespace
 
-size_t conv2d_packed_weight_size(const ConvShape& s) { return sgemm_packed_a_size(s.ocg(), s.k()) * s.groups; }
+size_t conv2d_packed_weight_size(const ConvShape& s) {
+  if (winograd_eligible(s)) return winograd_packed_weight_size(s);
+  return sgemm_packed_a_size(s.ocg(), s.k()) * s.groups;
+}
 
 void conv2d_pack_weight(const ConvShape& s, const float* w, float* packed) {
+  if (winograd_eligible(s)) {
+    winograd_pack_weight(s, w, packed);
+    return;
+  }
   const size_t stride = sgemm_packed_a_size(s.ocg(), s.k());
   for (size_t grp = 0; grp < s.groups; grp++) {
     sgemm_pack_a(false, s.ocg(), s.k(), w + grp * s.ocg() * s.k(), s.k(), packed + grp * stride);
   }
 }
 
-void conv2d_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& ep, float* y) {
-  size_t w_stride = 0;
-  conv2d_forward_packed(s, x, pack_weights(s, w, false, w_stride), ep, y);
-}
+namespace {
 
-void conv2d_forward_packed(const ConvShape& s, const float* x, const float* packed_w, const ConvEpilogue& ep,
-                           float* y) {
+// The im2col + GEMM forward pass with weights packed by pack_weights / the GEMM branch of conv2d_pack_weight.
+void gemm_forward_packed(const ConvShape& s, const float* x, const float* packed_w, const ConvEpilogue& ep, float* y) {
   const size_t cg = s.cg(), ocg = s.ocg(), k = s.k(), p = s.p(), pairs = s.n * s.groups;
   const size_t in_image = s.c * s.h * s.w, out_image = s.oc * p;
   const size_t w_stride = sgemm_packed_a_size(ocg, k);
@@ -120,7 +127,31 @@ void conv2d_forward_packed(const ConvShape& s, const float* x, const float* pack
   }
 }
 
+}  // namespace
+
+void conv2d_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& ep, float* y) {
+  if (winograd_eligible(s) && winograd_worth_packing(s)) {
+    winograd_forward(s, x, w, ep, y);
+    return;
+  }
+  size_t w_stride = 0;
+  gemm_forward_packed(s, x, pack_weights(s, w, false, w_stride), ep, y);
+}
+
+void conv2d_forward_packed(const ConvShape& s, const float* x, const float* packed_w, const ConvEpilogue& ep,
+                           float* y) {
+  if (winograd_eligible(s)) {
+    winograd_forward_packed(s, x, packed_w, ep, y);
+  } else {
+    gemm_forward_packed(s, x, packed_w, ep, y);
+  }
+}
+
 void conv2d_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx) {
+  if (winograd_eligible(s) && winograd_worth_packing(s)) {
+    winograd_backward_input(s, dy, w, dx);
+    return;
+  }
   const size_t cg = s.cg(), ocg = s.ocg(), k = s.k(), p = s.p(), pairs = s.n * s.groups;
   const size_t in_image = s.c * s.h * s.w, out_image = s.oc * p;
   size_t w_stride = 0;
@@ -160,6 +191,10 @@ void conv2d_backward_weight(const ConvShape& s, const float* dy, const float* x,
   const size_t in_image = s.c * s.h * s.w, out_image = s.oc * p, dw_size = s.oc * k;
   if (s.n == 0) {
     std::fill(dw, dw + dw_size, 0.0f);
+    return;
+  }
+  if (winograd_eligible(s) && winograd_worth_packing(s)) {
+    winograd_backward_weight(s, dy, x, dw);
     return;
   }
   // Images [i0, i1), all groups, summed into out (overwritten).

@@ -1,6 +1,7 @@
 // Batch norm over x viewed as [N, C, HW], threaded over channels: training statistics (two passes, sums in
 // double), the eval-mode apply, and the backward pass. Same contracts as the Kernels table.
 #include <cmath>
+#include <utility>
 
 #include "../bindings.h"
 #include "../napi_args.h"
@@ -86,8 +87,17 @@ void batch_norm_backward(const BnShape& s, const float* dy, const float* x, cons
   parallel_ranges(s.c, channel_grain(s), [&](size_t c0, size_t c1) {
     for (size_t ch = c0; ch < c1; ch++) {
       const float mu = mean[ch], is = inv_std[ch];
-      const double sum_dy = channel_sum(s, ch, [&](size_t i) { return dy[i]; });
-      const double sum_dy_xc = channel_sum(s, ch, [&](size_t i) { return dy[i] * (x[i] - mu); });
+      // Both sums in one pass over dy and x, each summed in blocked_sum's order (the same bits as two passes).
+      double sum_dy = 0, sum_dy_xc = 0;
+      for (size_t b = 0; b < s.n; b++) {
+        const size_t o = (b * s.c + ch) * s.hw;
+        const auto [plane_dy, plane_dy_xc] = blocked_sum_pair(s.hw, [&](size_t i) {
+          const float d = dy[o + i];
+          return std::pair<float, float>(d, d * (x[o + i] - mu));
+        });
+        sum_dy += plane_dy;
+        sum_dy_xc += plane_dy_xc;
+      }
       const double sum_dy_xhat = sum_dy_xc * is;
       if (dgamma) dgamma[ch] = static_cast<float>(sum_dy_xhat);
       if (dbeta) dbeta[ch] = static_cast<float>(sum_dy);

@@ -1,7 +1,9 @@
 // Max pooling with argmax indices and adaptive average pooling, forward and backward, threaded over planes.
 // Same contracts (and NaN rule) as the js reference in src/backend/js/pool.ts.
 #include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "../bindings.h"
 #include "../napi_args.h"
@@ -29,33 +31,103 @@ PoolShape arg_pool_shape(const Napi::CallbackInfo& info, size_t i, const char* f
 
 size_t plane_grain(size_t plane) { return std::max<size_t>(1, kElementGrain / std::max<size_t>(1, plane)); }
 
-void max_pool_plane(const PoolShape& g, const float* x, float* y, int32_t* indices) {
-  for (size_t oy = 0; oy < g.oh; oy++) {
+// The in-bounds taps of each output column, [k0, k1), so the inner loops need no bounds checks. The valid taps of a
+// window form one run because ix = o·stride + k·dilation − pad grows with k.
+struct TapRange {
+  uint32_t k0, k1;
+};
+
+TapRange tap_range(size_t o, size_t stride, size_t dilation, size_t pad, size_t k, size_t in) {
+  const long long base = static_cast<long long>(o * stride) - static_cast<long long>(pad);
+  uint32_t k0 = 0, k1 = static_cast<uint32_t>(k);
+  while (k0 < k1 && base + static_cast<long long>(k0 * dilation) < 0) k0++;
+  while (k1 > k0 && base + static_cast<long long>((k1 - 1) * dilation) >= static_cast<long long>(in)) k1--;
+  return {k0, k1};
+}
+
+// Scans each window in row-major tap order: the first maximum wins, and the first NaN wins over everything (as in
+// PyTorch, so a diverged activation is not silently dropped). Branch-free per tap: `take` replaces the best when v is
+// larger, or when v is the window's first NaN (once the best is NaN nothing replaces it).
+inline bool max_pool_take(float v, float best) { return (v > best) | ((v != v) & (best == best)); }
+
+// One output row. Columns [lo, hi) have every tap inside the input; there the scan runs tap by tap across the row, a
+// loop the compiler vectorises (STRIDE a constant for the common strides, 0 for "use stride_w"). The edge columns
+// take the scalar path. best/best_index are per-thread row scratch of ow entries.
+template <size_t STRIDE>
+void max_pool_row(const PoolShape& g, const TapRange* cols, size_t lo, size_t hi, TapRange rows, long long iy0,
+                  const float* __restrict x, float* __restrict yrow, int32_t* __restrict irow) {
+  const size_t sw = STRIDE ? STRIDE : g.stride_w;
+  const long long w = static_cast<long long>(g.w);
+  const long long pad_w = static_cast<long long>(g.pad_w);
+  if (rows.k0 >= rows.k1) {
     for (size_t ox = 0; ox < g.ow; ox++) {
-      float best = -INFINITY;
-      long long best_index = -1;
-      bool nan = false;
-      for (size_t ky = 0; ky < g.kh && !nan; ky++) {
-        const long long iy = static_cast<long long>(oy * g.stride_h + ky * g.dilation_h) - static_cast<long long>(g.pad_h);
-        if (iy < 0 || iy >= static_cast<long long>(g.h)) continue;
-        for (size_t kx = 0; kx < g.kw; kx++) {
-          const long long ix =
-              static_cast<long long>(ox * g.stride_w + kx * g.dilation_w) - static_cast<long long>(g.pad_w);
-          if (ix < 0 || ix >= static_cast<long long>(g.w)) continue;
-          const float v = x[iy * g.w + ix];
-          // NaN wins, as in PyTorch, so a diverged activation is not silently dropped.
-          if (best_index < 0 || v > best || std::isnan(v)) {
-            best = v;
-            best_index = iy * static_cast<long long>(g.w) + ix;
-            if (std::isnan(v)) {
-              nan = true;
-              break;
-            }
-          }
+      yrow[ox] = -INFINITY;
+      irow[ox] = -1;
+    }
+    return;
+  }
+  if (lo < hi) {
+    const int32_t first = static_cast<int32_t>((iy0 + rows.k0 * g.dilation_h) * w - pad_w);
+    for (size_t ox = lo; ox < hi; ox++) {
+      const int32_t at = first + static_cast<int32_t>(ox * sw);
+      yrow[ox] = x[at];
+      irow[ox] = at;
+    }
+    for (uint32_t ky = rows.k0; ky < rows.k1; ky++) {
+      for (size_t kx = 0; kx < g.kw; kx++) {
+        const int32_t tap = static_cast<int32_t>((iy0 + ky * g.dilation_h) * w - pad_w + kx * g.dilation_w);
+        const float* __restrict src = x + tap;
+        for (size_t ox = lo; ox < hi; ox++) {
+          const float v = src[ox * sw];
+          const float best = yrow[ox];
+          const bool take = max_pool_take(v, best);
+          yrow[ox] = take ? v : best;
+          irow[ox] = take ? tap + static_cast<int32_t>(ox * sw) : irow[ox];
         }
       }
-      y[oy * g.ow + ox] = best;
-      indices[oy * g.ow + ox] = static_cast<int32_t>(best_index);
+    }
+  }
+  for (size_t ox = 0; ox < g.ow; ox++) {
+    if (ox == lo && lo < hi) ox = hi;
+    if (ox >= g.ow) break;
+    const TapRange c = cols[ox];
+    if (c.k0 >= c.k1) {
+      yrow[ox] = -INFINITY;
+      irow[ox] = -1;
+      continue;
+    }
+    const long long ix0 = static_cast<long long>(ox * sw) - pad_w;
+    int32_t best_index = static_cast<int32_t>((iy0 + rows.k0 * g.dilation_h) * w + ix0 + c.k0 * g.dilation_w);
+    float best = x[best_index];
+    for (uint32_t ky = rows.k0; ky < rows.k1; ky++) {
+      const int32_t row = static_cast<int32_t>((iy0 + ky * g.dilation_h) * w + ix0);
+      for (uint32_t kx = c.k0; kx < c.k1; kx++) {
+        const int32_t at = row + static_cast<int32_t>(kx * g.dilation_w);
+        const float v = x[at];
+        const bool take = max_pool_take(v, best);
+        best = take ? v : best;
+        best_index = take ? at : best_index;
+      }
+    }
+    yrow[ox] = best;
+    irow[ox] = best_index;
+  }
+}
+
+// x is one (H, W) plane; cols[ox] are its columns' in-bounds taps, [lo, hi) the columns where all kw are in bounds.
+void max_pool_plane(const PoolShape& g, const TapRange* cols, size_t lo, size_t hi, const float* x, float* y,
+                    int32_t* indices) {
+  for (size_t oy = 0; oy < g.oh; oy++) {
+    const TapRange rows = tap_range(oy, g.stride_h, g.dilation_h, g.pad_h, g.kh, g.h);
+    const long long iy0 = static_cast<long long>(oy * g.stride_h) - static_cast<long long>(g.pad_h);
+    float* yrow = y + oy * g.ow;
+    int32_t* irow = indices + oy * g.ow;
+    if (g.stride_w == 1) {
+      max_pool_row<1>(g, cols, lo, hi, rows, iy0, x, yrow, irow);
+    } else if (g.stride_w == 2) {
+      max_pool_row<2>(g, cols, lo, hi, rows, iy0, x, yrow, irow);
+    } else {
+      max_pool_row<0>(g, cols, lo, hi, rows, iy0, x, yrow, irow);
     }
   }
 }
@@ -79,9 +151,24 @@ Napi::Value MaxPool2dBinding(const Napi::CallbackInfo& info) {
   expect_length(env, x.length, planes * in_plane, fn, "x");
   expect_length(env, y.length, planes * out_plane, fn, "y");
   expect_length(env, indices.ElementLength(), planes * out_plane, fn, "indices");
+  if (in_plane > static_cast<size_t>(INT32_MAX)) {
+    throw Napi::RangeError::New(env, std::string(fn) + ": x plane " + std::to_string(g.h) + "×" + std::to_string(g.w) +
+                                         " is too large for int32 indices");
+  }
   int32_t* idx = indices.Data();
+  std::vector<TapRange> cols(g.ow);
+  size_t lo = g.ow, hi = g.ow;  // the run of columns whose taps are all in bounds
+  for (size_t ox = 0; ox < g.ow; ox++) {
+    cols[ox] = tap_range(ox, g.stride_w, g.dilation_w, g.pad_w, g.kw, g.w);
+    const bool full = cols[ox].k0 == 0 && cols[ox].k1 == g.kw;
+    if (full && lo == g.ow) lo = ox;
+    if (full) hi = ox + 1;
+  }
+  if (lo == g.ow) hi = lo;
   parallel_ranges(planes, plane_grain(in_plane), [&](size_t p0, size_t p1) {
-    for (size_t p = p0; p < p1; p++) max_pool_plane(g, x.data + p * in_plane, y.data + p * out_plane, idx + p * out_plane);
+    for (size_t p = p0; p < p1; p++) {
+      max_pool_plane(g, cols.data(), lo, hi, x.data + p * in_plane, y.data + p * out_plane, idx + p * out_plane);
+    }
   });
   return env.Undefined();
 }

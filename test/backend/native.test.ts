@@ -84,6 +84,59 @@ describe('native backend matches js', { skip: native ? false : 'native addon not
       assertClose(y2, y1, { rtol: 1e-5, what: 'y (packed weights)' });
     });
   }
+  // 3×3 stride-1 padding-1 convolutions with C, OC ≥ 64 take the Winograd F(2×2, 3×3) path: in conv2dFusedPacked
+  // always, in conv2d, conv2dBackwardInput and conv2dBackwardWeight from 64 output tiles (2×2 each) up. Odd sizes (partial edge tiles), 1×1
+  // and 2×3 inputs (all padding around), and a batch whose tiles are cut into chunks of 256 mid tile-row and across
+  // images. Same tolerance: 1e-5 relative to max |reference| (measured 1e-6).
+  const winogradCases: Case[] = [
+    [[3, 64, 37, 29], [64, 64, 3, 3], { padding: 1 }],
+    [[4, 96, 9, 7], [64, 96, 3, 3], { padding: 1 }],
+    [[2, 64, 14, 14], [128, 64, 3, 3], { padding: 1 }],
+    [[2, 64, 1, 1], [64, 64, 3, 3], { padding: 1 }],
+    [[1, 64, 2, 3], [72, 64, 3, 3], { padding: 1 }],
+  ];
+  for (const [xs, ws, opts] of winogradCases) {
+    const g = convGeometry(xs, ws, opts);
+    test(`conv2d (Winograd) x=[${xs}] w=[${ws}] p=1: forward, dx, dw`, () => {
+      assert.ok(native);
+      const x = randn(xs.reduce((a, b) => a * b));
+      const w = randn(ws.reduce((a, b) => a * b));
+      const bias = randn(g.oc);
+      const ySize = g.n * g.oc * g.oh * g.ow;
+      const [y1, y2] = [new Float32Array(ySize), new Float32Array(ySize)];
+      jsKernels.conv2d(g, x, w, bias, y1);
+      native.conv2d(g, x, w, bias, y2);
+      assertClose(y2, y1, { rtol: 1e-5, what: 'y' });
+      const dy = randn(ySize);
+      const [dx1, dx2] = [new Float32Array(x.length), new Float32Array(x.length)];
+      jsKernels.conv2dBackwardInput(g, dy, w, dx1);
+      native.conv2dBackwardInput(g, dy, w, dx2);
+      assertClose(dx2, dx1, { rtol: 1e-5, what: 'dx' });
+      const [dw1, dw2] = [new Float32Array(w.length), new Float32Array(w.length)];
+      jsKernels.conv2dBackwardWeight(g, dy, x, dw1);
+      native.conv2dBackwardWeight(g, dy, x, dw2);
+      assertClose(dw2, dw1, { rtol: 1e-5, what: 'dw' });
+    });
+    test(`conv2dFusedPacked (Winograd) x=[${xs}] w=[${ws}] p=1: bias, residual, relu`, () => {
+      assert.ok(native);
+      const x = randn(xs.reduce((a, b) => a * b));
+      const w = randn(ws.reduce((a, b) => a * b));
+      const packed = native.packConv2dWeight(g, w);
+      const ySize = g.n * g.oc * g.oh * g.ow;
+      const bias = randn(g.oc);
+      const residual = randn(ySize);
+      for (const [b, r, relu] of [
+        [bias, residual, true],
+        [null, null, false],
+      ] as const) {
+        const [y1, y2] = [new Float32Array(ySize), new Float32Array(ySize)];
+        jsKernels.conv2dFused(g, x, w, b, r, relu, y1);
+        native.conv2dFusedPacked(g, x, packed, b, r, relu, y2);
+        assertClose(y2, y1, { rtol: 1e-5, what: `y (bias ${!!b}, residual ${!!r}, relu ${relu})` });
+      }
+    });
+  }
+
   test('conv2d geometry whose oh does not match the input is rejected at the boundary', () => {
     assert.ok(native);
     const g = { ...convGeometry([1, 2, 5, 5], [3, 2, 3, 3], {}), oh: 5 };

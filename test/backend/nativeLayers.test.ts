@@ -110,6 +110,30 @@ describe('native layer kernels match js', { skip: maybeNative ? false : 'native 
     });
   }
 
+  // Rows wide enough for the vectorised interior columns (strides 1, 2 and the generic one); values on a coarse grid
+  // so windows hold ties (the first maximum must win), with NaNs (the first NaN wins, even next to another) and -∞.
+  for (const [shape, opts] of [
+    [[2, 3, 20, 37], { kernelSize: 3, stride: 2, padding: 1 }],
+    [[1, 2, 17, 40], { kernelSize: 3, stride: 1, padding: 1 }],
+    [[2, 1, 19, 41], { kernelSize: [2, 3], stride: [3, 3], padding: [1, 0] }],
+    [[1, 2, 15, 33], { kernelSize: 3, stride: 2, padding: 1, dilation: 2 }],
+  ] as const) {
+    const g = poolGeometry(shape, opts);
+    test(`maxPool2d x=[${shape}] k=${g.kh}x${g.kw} s=${g.strideH},${g.strideW} p=${g.padH},${g.padW} d=${g.dilationH} with ties, NaNs, -Inf: exact values and indices`, () => {
+      const x = randn(g.n * g.c * g.h * g.w).map((v) => Math.round(v * 1.5));
+      for (let i = 5; i < x.length; i += 97) x[i] = Number.NaN;
+      for (let i = 50; i < x.length; i += 89) x[i] = x[i + 1] = Number.NaN;
+      for (let i = 20; i < x.length; i += 53) x[i] = Number.NEGATIVE_INFINITY;
+      const outSize = g.n * g.c * g.oh * g.ow;
+      const [y1, y2] = both(() => new Float32Array(outSize));
+      const [i1, i2] = both(() => new Int32Array(outSize));
+      jsKernels.maxPool2d(g, x, y1, i1);
+      native.maxPool2d(g, x, y2, i2);
+      assert.deepEqual(i2, i1);
+      assert.deepEqual(y2, y1);
+    });
+  }
+
   test('maxPool2dBackward with an index outside the plane throws', () => {
     const g = poolGeometry([1, 1, 2, 2], { kernelSize: 2 });
     assert.throws(

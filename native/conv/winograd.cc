@@ -1,0 +1,385 @@
+// Winograd F(2×2, 3×3) (Lavin & Gray 2015): U = G·g·Gᵀ per (oc, c) once at packing, V = Bᵀ·d·B per 4×4 input tile
+// (stride 2, padding 1), M[ξ] = U[ξ]·V[ξ] as 16 GEMMs over a chunk of tiles of the whole batch, y = Aᵀ·M·A per tile
+// with bias, residual and ReLU. Chunks of tiles go to the threads (each with its own V and M, serial GEMMs) when there
+// are enough of them; otherwise the GEMMs themselves are threaded. The transforms loop over consecutive tiles, which
+// the compiler vectorises.
+#include "winograd.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "../gemm/sgemm.h"
+#include "../parallel.h"
+#include "../scratch.h"
+#include "../threadpool.h"
+
+namespace resnet {
+namespace {
+
+constexpr size_t kXi = 16;  // 4×4 transformed positions
+
+// Distance between the 16 matrices of U, V or M (floats): at least `floats`, and 256 bytes past a multiple of 4 KiB,
+// so that the transforms' 16 read or write streams do not all fall into the same cache set (4K aliasing cost the
+// weight transform 3× and the input transform about as much).
+size_t xi_stride(size_t floats) { return (floats + 1023) / 1024 * 1024 + 64; }
+
+float* v_scratch(size_t floats) {
+  thread_local ScratchBuffer buffer;
+  return buffer.get(floats);
+}
+
+float* m_scratch(size_t floats) {
+  thread_local ScratchBuffer buffer;
+  return buffer.get(floats);
+}
+
+// Output tiles: TW per tile row, per_image = TH·TW, total over the batch.
+struct Tiles {
+  size_t tw, per_image, total;
+};
+
+Tiles tiles_of(const ConvShape& s) {
+  const size_t th = (s.oh + 1) / 2, tw = (s.ow + 1) / 2;
+  return {tw, th * tw, s.n * th * tw};
+}
+
+// Tiles per chunk, a multiple of 32 (the widest NR): V (16·C·nt) and M (16·OC·nt) of about 2 MB together, but
+// small enough that every thread gets a chunk.
+size_t chunk_tiles(const ConvShape& s, size_t total, size_t threads) {
+  const size_t by_cache = std::max<size_t>(32, (size_t{1} << 19) / (kXi * (s.c + s.oc)) / 32 * 32);
+  const size_t by_threads = ((total + threads - 1) / threads + 31) / 32 * 32;
+  return std::min(by_cache, by_threads);
+}
+
+// The tiles [t0, t1) of a chunk as runs within one tile row of one image: tiles t = (image·TH + ty)·TW + tx.
+struct Run {
+  size_t img, ty, tx0, tx1, k;  // k: the run's first column in the chunk's V and M
+};
+
+std::vector<Run>& runs_of(const Tiles& tl, size_t t0, size_t t1) {
+  thread_local std::vector<Run> runs;
+  runs.clear();
+  for (size_t t = t0; t < t1;) {
+    const size_t img = t / tl.per_image, ty = t % tl.per_image / tl.tw, tx0 = t % tl.tw;
+    const size_t tx1 = std::min(tl.tw, tx0 + (t1 - t));
+    runs.push_back({img, ty, tx0, tx1, t - t0});
+    t += tx1 - tx0;
+  }
+  return runs;
+}
+
+// V[ξ][c][k] for the chunk's tiles: Bᵀ·d·B with Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1], d the 4×4 patch at
+// input row 2ty − 1, column 2tx − 1. Each of the tile row's 4 input rows is copied with its zero padding, then the
+// columns are transformed for all tiles of the run, then the rows: loops over tiles without branches.
+void input_transform(const ConvShape& s, const Tiles& tl, const std::vector<Run>& runs, const float* x, size_t nt,
+                     float* v) {
+  const size_t plane = s.h * s.w, xstride = xi_stride(s.c * nt), padded = 2 * tl.tw + 2;
+  thread_local std::vector<float> rows_buf, cols_buf;
+  rows_buf.assign(4 * padded, 0.0f);
+  cols_buf.resize(16 * tl.tw);
+  float* rows = rows_buf.data();
+  float* e = cols_buf.data();  // e[(r·4 + j)·TW + tx]: row r of the patch after the column transform
+  for (size_t c = 0; c < s.c; c++) {
+    for (const Run& run : runs) {
+      const float* xp = x + (run.img * s.c + c) * plane;
+      const size_t n = run.tx1 - run.tx0;
+      for (size_t r = 0; r < 4; r++) {
+        const long long iy = 2 * static_cast<long long>(run.ty) - 1 + static_cast<long long>(r);
+        float* row = rows + r * padded;
+        if (iy >= 0 && iy < static_cast<long long>(s.h)) {
+          std::copy(xp + iy * s.w, xp + (iy + 1) * s.w, row + 1);
+        } else {
+          std::fill(row + 1, row + 1 + s.w, 0.0f);
+        }
+        const float* __restrict src = row + 2 * run.tx0;
+        float* __restrict e0 = e + (r * 4) * tl.tw;
+        float* __restrict e1 = e0 + tl.tw;
+        float* __restrict e2 = e1 + tl.tw;
+        float* __restrict e3 = e2 + tl.tw;
+        for (size_t i = 0; i < n; i++) {
+          const float d0 = src[2 * i], d1 = src[2 * i + 1], d2 = src[2 * i + 2], d3 = src[2 * i + 3];
+          e0[i] = d0 - d2;
+          e1[i] = d1 + d2;
+          e2[i] = d2 - d1;
+          e3[i] = d1 - d3;
+        }
+      }
+      float* out = v + c * nt + run.k;
+      for (size_t j = 0; j < 4; j++) {
+        const float* __restrict r0 = e + j * tl.tw;
+        const float* __restrict r1 = r0 + 4 * tl.tw;
+        const float* __restrict r2 = r1 + 4 * tl.tw;
+        const float* __restrict r3 = r2 + 4 * tl.tw;
+        float* __restrict o0 = out + j * xstride;
+        float* __restrict o1 = o0 + 4 * xstride;
+        float* __restrict o2 = o1 + 4 * xstride;
+        float* __restrict o3 = o2 + 4 * xstride;
+        for (size_t i = 0; i < n; i++) {
+          o0[i] = r0[i] - r2[i];
+          o1[i] = r1[i] + r2[i];
+          o2[i] = r2[i] - r1[i];
+          o3[i] = r1[i] - r3[i];
+        }
+      }
+    }
+  }
+}
+
+// y (2×2 per tile) = Aᵀ·m·A with Aᵀ = [1 1 1 0; 0 1 −1 −1], then bias, residual and ReLU along each output row;
+// outputs past OH/OW (odd sizes) are dropped.
+void output_transform(const ConvShape& s, const Tiles& tl, const std::vector<Run>& runs, const float* m, size_t nt,
+                      const ConvEpilogue& ep, float* y) {
+  const size_t xstride = xi_stride(s.oc * nt), plane = s.oh * s.ow;
+  thread_local std::vector<float> a_buf, row_buf;
+  a_buf.resize(8 * tl.tw);
+  row_buf.resize(2 * 2 * tl.tw);
+  float* a = a_buf.data();  // a[(i·4 + j)·TW + tx] for output row i of the tile, transform column j
+  float* out_rows = row_buf.data();
+  for (size_t oc = 0; oc < s.oc; oc++) {
+    const float bias = ep.bias ? ep.bias[oc] : 0.0f;
+    for (const Run& run : runs) {
+      const size_t n = run.tx1 - run.tx0;
+      const float* mo = m + oc * nt + run.k;
+      for (size_t j = 0; j < 4; j++) {
+        const float* __restrict m0 = mo + j * xstride;
+        const float* __restrict m1 = m0 + 4 * xstride;
+        const float* __restrict m2 = m1 + 4 * xstride;
+        const float* __restrict m3 = m2 + 4 * xstride;
+        float* __restrict a0 = a + j * tl.tw;
+        float* __restrict a1 = a + (4 + j) * tl.tw;
+        for (size_t i = 0; i < n; i++) {
+          a0[i] = m0[i] + m1[i] + m2[i];
+          a1[i] = m1[i] - m2[i] - m3[i];
+        }
+      }
+      for (size_t r = 0; r < 2; r++) {
+        const float* __restrict q0 = a + (r * 4) * tl.tw;
+        const float* __restrict q1 = q0 + tl.tw;
+        const float* __restrict q2 = q1 + tl.tw;
+        const float* __restrict q3 = q2 + tl.tw;
+        float* __restrict o = out_rows + r * 2 * tl.tw;
+        for (size_t i = 0; i < n; i++) {
+          o[2 * i] = q0[i] + q1[i] + q2[i];
+          o[2 * i + 1] = q1[i] - q2[i] - q3[i];
+        }
+      }
+      const size_t ox0 = 2 * run.tx0, ox1 = std::min(s.ow, 2 * run.tx1);
+      for (size_t r = 0; r < 2; r++) {
+        const size_t oy = 2 * run.ty + r;
+        if (oy >= s.oh) break;
+        const size_t at = (run.img * s.oc + oc) * plane + oy * s.ow + ox0;
+        const float* __restrict o = out_rows + r * 2 * tl.tw;
+        float* __restrict dst = y + at;
+        const size_t count = ox1 - ox0;
+        if (ep.residual) {
+          const float* __restrict res = ep.residual + at;
+          for (size_t i = 0; i < count; i++) dst[i] = o[i] + bias + res[i];
+        } else {
+          for (size_t i = 0; i < count; i++) dst[i] = o[i] + bias;
+        }
+        if (ep.relu) {
+          for (size_t i = 0; i < count; i++) dst[i] = dst[i] < 0.0f ? 0.0f : dst[i];
+        }
+      }
+    }
+  }
+}
+
+// The weight gradient's transform of dy: dM[ξ][oc][k] = (A·δ·Aᵀ)[ξ] with A = [1 0; 1 1; 1 −1; 0 −1], δ the tile's 2×2
+// block of dy (zero past OH/OW), the adjoint of output_transform.
+void output_gradient_transform(const ConvShape& s, const Tiles& tl, const std::vector<Run>& runs, const float* dy,
+                               size_t nt, float* dm) {
+  const size_t xstride = xi_stride(s.oc * nt), plane = s.oh * s.ow;
+  thread_local std::vector<float> rows_buf;
+  rows_buf.assign(2 * (2 * tl.tw + 2), 0.0f);
+  const size_t padded = 2 * tl.tw + 2;
+  for (size_t oc = 0; oc < s.oc; oc++) {
+    for (const Run& run : runs) {
+      const size_t n = run.tx1 - run.tx0;
+      const float* dp = dy + (run.img * s.oc + oc) * plane;
+      float* rows = rows_buf.data();
+      for (size_t r = 0; r < 2; r++) {
+        const size_t oy = 2 * run.ty + r;
+        if (oy < s.oh) {
+          std::copy(dp + oy * s.ow, dp + (oy + 1) * s.ow, rows + r * padded);
+        } else {
+          std::fill(rows + r * padded, rows + r * padded + s.ow, 0.0f);
+        }
+      }
+      float* out = dm + oc * nt + run.k;
+      const float* __restrict d0 = rows + 2 * run.tx0;
+      const float* __restrict d1 = d0 + padded;
+      for (size_t i = 0; i < n; i++) {
+        // Rows of A·δ: [δ0, δ0 + δ1, δ0 − δ1, −δ1] (δr the tile's output row r), then the same on columns.
+        const float a00 = d0[2 * i], a01 = d0[2 * i + 1], a10 = d1[2 * i], a11 = d1[2 * i + 1];
+        const float r[4][2] = {{a00, a01}, {a00 + a10, a01 + a11}, {a00 - a10, a01 - a11}, {-a10, -a11}};
+        for (int q = 0; q < 4; q++) {
+          float* o = out + i + q * 4 * xstride;
+          o[0] = r[q][0];
+          o[xstride] = r[q][0] + r[q][1];
+          o[2 * xstride] = r[q][0] - r[q][1];
+          o[3 * xstride] = -r[q][1];
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+bool winograd_eligible(const ConvShape& s) {
+  return s.kh == 3 && s.kw == 3 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 1 && s.pad_w == 1 &&
+         s.dilation_h == 1 && s.dilation_w == 1 && s.groups == 1 && s.c >= 64 && s.oc >= 64;
+}
+
+size_t winograd_packed_weight_size(const ConvShape& s) { return kXi * sgemm_packed_a_size(s.oc, s.c); }
+
+void winograd_pack_weight(const ConvShape& s, const float* w, float* packed) {
+  // U[ξ][oc][c] = (G·g·Gᵀ)[ξ], G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]; a loop over c that the compiler vectorises (training
+  // pays this per call).
+  thread_local std::vector<float> u_buffer;
+  const size_t xstride = xi_stride(s.oc * s.c);
+  u_buffer.resize(kXi * xstride);
+  float* u = u_buffer.data();  // a plain pointer: the threads packing below must see this thread's buffer
+  for (size_t oc = 0; oc < s.oc; oc++) {
+    const float* __restrict g = w + oc * s.c * 9;
+    float* __restrict out = u + oc * s.c;
+    for (size_t c = 0; c < s.c; c++) {
+      const float* k = g + c * 9;
+      float gg[4][3];  // G·g
+      for (int j = 0; j < 3; j++) {
+        const float g0 = k[j], g1 = k[3 + j], g2 = k[6 + j];
+        gg[0][j] = g0;
+        gg[1][j] = 0.5f * (g0 + g1 + g2);
+        gg[2][j] = 0.5f * (g0 - g1 + g2);
+        gg[3][j] = g2;
+      }
+      for (int i = 0; i < 4; i++) {
+        out[(i * 4 + 0) * xstride + c] = gg[i][0];
+        out[(i * 4 + 1) * xstride + c] = 0.5f * (gg[i][0] + gg[i][1] + gg[i][2]);
+        out[(i * 4 + 2) * xstride + c] = 0.5f * (gg[i][0] - gg[i][1] + gg[i][2]);
+        out[(i * 4 + 3) * xstride + c] = gg[i][2];
+      }
+    }
+  }
+  const size_t stride = sgemm_packed_a_size(s.oc, s.c);
+  parallel_ranges(kXi, 1, [&](size_t x0, size_t x1) {
+    for (size_t xi = x0; xi < x1; xi++) {
+      sgemm_pack_a(false, s.oc, s.c, u + xi * xstride, s.c, packed + xi * stride);
+    }
+  });
+}
+
+bool winograd_worth_packing(const ConvShape& s) { return tiles_of(s).total >= 64; }
+
+void winograd_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& ep, float* y) {
+  thread_local ScratchBuffer packed;
+  float* u = packed.get(winograd_packed_weight_size(s));
+  winograd_pack_weight(s, w, u);
+  winograd_forward_packed(s, x, u, ep, y);
+}
+
+void winograd_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx) {
+  // dx = the convolution of dy with w transposed to [C, OC] and rotated by 180°, same padding (1) and stride (1).
+  thread_local std::vector<float> flipped;
+  flipped.resize(s.oc * s.c * 9);
+  for (size_t oc = 0; oc < s.oc; oc++) {
+    for (size_t c = 0; c < s.c; c++) {
+      const float* src = w + (oc * s.c + c) * 9;
+      float* dst = flipped.data() + (c * s.oc + oc) * 9;
+      for (size_t k = 0; k < 9; k++) dst[k] = src[8 - k];
+    }
+  }
+  ConvShape t = s;
+  t.c = s.oc;
+  t.oc = s.c;
+  t.h = s.oh;
+  t.w = s.ow;
+  t.oh = s.h;
+  t.ow = s.w;
+  winograd_forward(t, dy, flipped.data(), {nullptr, nullptr, false}, dx);
+}
+
+void winograd_backward_weight(const ConvShape& s, const float* dy, const float* x, float* dw) {
+  // dU[ξ] = Σ over tiles dM[ξ]·V[ξ]ᵀ (OC×C), then dw = Gᵀ·dU·G. Each thread sums a fixed run of chunks into its own
+  // dU, and the parts are added in thread order: the same bits for the same thread count.
+  const Tiles tl = tiles_of(s);
+  const size_t pool = in_parallel_for() ? 1 : num_threads();
+  const size_t per_chunk = chunk_tiles(s, tl.total, pool), chunks = (tl.total + per_chunk - 1) / per_chunk;
+  const size_t parts = std::max<size_t>(1, std::min(pool, chunks)), du_stride = xi_stride(s.oc * s.c);
+  thread_local std::vector<float> du_buffer;
+  du_buffer.assign(parts * kXi * du_stride, 0.0f);
+  float* du_all = du_buffer.data();  // a plain pointer: the threads below must see this thread's buffer
+  auto run_part = [&](size_t part) {
+    float* du = du_all + part * kXi * du_stride;
+    for (size_t chunk = chunks * part / parts; chunk < chunks * (part + 1) / parts; chunk++) {
+      const size_t t0 = chunk * per_chunk, t1 = std::min(tl.total, t0 + per_chunk), nt = t1 - t0;
+      const size_t v_stride = xi_stride(s.c * nt), m_stride = xi_stride(s.oc * nt);
+      float* v = v_scratch(kXi * v_stride);
+      float* m = m_scratch(kXi * m_stride);
+      const std::vector<Run>& runs = runs_of(tl, t0, t1);
+      input_transform(s, tl, runs, x, nt, v);
+      output_gradient_transform(s, tl, runs, dy, nt, m);
+      for (size_t xi = 0; xi < kXi; xi++) {
+        sgemm(false, true, s.oc, s.c, nt, 1.0f, m + xi * m_stride, nt, v + xi * v_stride, nt, 1.0f,
+              du + xi * du_stride, s.c);
+      }
+    }
+  };
+  if (parts > 1) {
+    parallel_for(parts, run_part);
+  } else {
+    run_part(0);
+  }
+  for (size_t part = 1; part < parts; part++) {
+    const float* src = du_all + part * kXi * du_stride;
+    for (size_t i = 0; i < kXi * du_stride; i++) du_all[i] += src[i];
+  }
+  // dw[oc][c][ky][kx] = Σ_ij G[i][ky]·dU[ij][oc][c]·G[j][kx], G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1].
+  static constexpr float kG[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+  for (size_t oc = 0; oc < s.oc; oc++) {
+    for (size_t c = 0; c < s.c; c++) {
+      float d[4][4];
+      for (int i = 0; i < 16; i++) d[i / 4][i % 4] = du_all[i * du_stride + oc * s.c + c];
+      float* out = dw + (oc * s.c + c) * 9;
+      for (int ky = 0; ky < 3; ky++) {
+        for (int kx = 0; kx < 3; kx++) {
+          float sum = 0.0f;
+          for (int i = 0; i < 4; i++) {
+            for (int j = 0; j < 4; j++) sum += kG[i][ky] * d[i][j] * kG[j][kx];
+          }
+          out[ky * 3 + kx] = sum;
+        }
+      }
+    }
+  }
+}
+
+void winograd_forward_packed(const ConvShape& s, const float* x, const float* packed_u, const ConvEpilogue& ep,
+                             float* y) {
+  const Tiles tl = tiles_of(s);
+  if (tl.total == 0) return;
+  const size_t threads = in_parallel_for() ? 1 : num_threads();
+  const size_t per_chunk = chunk_tiles(s, tl.total, threads), chunks = (tl.total + per_chunk - 1) / per_chunk;
+  const size_t u_stride = sgemm_packed_a_size(s.oc, s.c);
+  auto run_chunk = [&](size_t chunk) {
+    const size_t t0 = chunk * per_chunk, t1 = std::min(tl.total, t0 + per_chunk), nt = t1 - t0;
+    const size_t v_stride = xi_stride(s.c * nt), m_stride = xi_stride(s.oc * nt);
+    float* v = v_scratch(kXi * v_stride);
+    float* m = m_scratch(kXi * m_stride);
+    const std::vector<Run>& runs = runs_of(tl, t0, t1);
+    input_transform(s, tl, runs, x, nt, v);
+    for (size_t xi = 0; xi < kXi; xi++) {
+      sgemm_packed_a(s.oc, nt, s.c, 1.0f, packed_u + xi * u_stride, false, v + xi * v_stride, nt, 0.0f,
+                     m + xi * m_stride, nt);
+    }
+    output_transform(s, tl, runs, m, nt, ep, y);
+  };
+  if (threads > 1 && chunks >= threads) {
+    parallel_for(chunks, run_chunk);
+  } else {
+    for (size_t chunk = 0; chunk < chunks; chunk++) run_chunk(chunk);
+  }
+}
+
+}  // namespace resnet
