@@ -2,9 +2,9 @@
 # Issue 4's measurements on Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist):
 #   1. the recipe: resnet20, 1 channel, 28x28, cifar augment, SGD lr 0.1 momentum 0.9 Nesterov wd 5e-4,
 #      one-cycle, batch 128, 5 epochs -> runs/fmnist (val accuracy and img/s in metrics.jsonl);
-#   2. the same recipe in PyTorch for the throughput ratio (when /usr/bin/python3 has torch);
+#   2. throughput beside PyTorch on the same recipe and a 12,800-image subset (when /usr/bin/python3 has torch);
 #   3. transfer learning: pretrain on classes 0-4, fine-tune on 5-9 with 50 images per class, --pretrained with
-#      --freeze backbone against the same run from scratch.
+#      --freeze backbone, and with --freeze none, against the same run from scratch.
 # Usage: bash scripts/fashion-mnist-experiments.sh [WORK_DIR] [recipe|torch|transfer ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +23,11 @@ for step in $steps; do
     cat runs/fmnist/metrics.jsonl
     ;;
   torch)
-    /usr/bin/python3 scripts/torch_train_folder.py "$work/all" --epochs 1 --max-steps 60
+    # Throughput side by side on a 12,800-image subset: 2 epochs each, resnet-ts then PyTorch, same recipe.
+    [ -d "$work/sub" ] || npx tsx scripts/fashion-mnist-to-folder.ts "$work/sub" --per-class 1280 --val-per-class 100
+    rm -rf runs/fmnist-sub
+    resnet train --data "$work/sub" --out runs/fmnist-sub --epochs 2 "${recipe[@]}"
+    /usr/bin/python3 scripts/torch_train_folder.py "$work/sub" --epochs 2
     ;;
   transfer)
     [ -d "$work/pre" ] || npx tsx scripts/fashion-mnist-to-folder.ts "$work/pre" --classes 0-4
@@ -32,8 +36,9 @@ for step in $steps; do
     few=(--data "$work/few" --epochs 15 --batch-size 25 --arch resnet20 --in-channels 1 --img-size 28 --augment cifar
       --lr 0.05 --weight-decay 5e-4 --schedule cosine --no-progress)
     resnet train "${few[@]}" --out runs/fmnist-transfer --pretrained runs/fmnist-pre/model.safetensors --freeze backbone
+    resnet train "${few[@]}" --out runs/fmnist-finetune --pretrained runs/fmnist-pre/model.safetensors --freeze none
     resnet train "${few[@]}" --out runs/fmnist-scratch
-    for r in fmnist-transfer fmnist-scratch; do
+    for r in fmnist-transfer fmnist-finetune fmnist-scratch; do
       echo "$r: best val_acc $(node -e "const m=require('fs').readFileSync('runs/$r/metrics.jsonl','utf8').trim().split('\n').map(JSON.parse);console.log(Math.max(...m.map(e=>e.val_acc)))")"
     done
     ;;

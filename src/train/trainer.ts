@@ -1,7 +1,7 @@
 // The training loop: transfer-learn or train a ResNet on an image folder, evaluate every epoch, keep the best
 // weights, and leave a resumable checkpoint after every epoch (and on SIGINT) so that nothing is ever lost.
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { noGrad } from '../autograd/tape.ts';
 import { scanImageFolder } from '../data/imageFolder.ts';
 import { DataLoader, describeSkipped } from '../data/loader.ts';
@@ -142,10 +142,22 @@ function checkResumable(previous: RunConfig, current: RunConfig, dir: string): v
     );
 }
 
+/**
+ * A checkpoint from a resnet-ts run keeps that run's normalisation: its features were learned on inputs scaled that
+ * way (as torchvision's pretrained weights come with their own transforms).
+ */
+function pretrainedNormalisation(file: string, inChannels: number): { mean: number[]; std: number[] } | undefined {
+  const dir = dirname(file);
+  if (!existsSync(join(dir, runFiles.config))) return undefined;
+  const { preprocess } = readRunConfig(dir);
+  return preprocess.inChannels === inChannels ? { mean: preprocess.mean, std: preprocess.std } : undefined;
+}
+
 export async function train(o: TrainOptions, reporter: Reporter): Promise<TrainResult> {
   const folder = scanImageFolder(o.data, { valSplit: o.valSplit, seed: o.seed });
   const { classes } = folder;
-  const statsOf = o.inChannels === 1 ? await computeMeanStd(folder.train, 1) : undefined;
+  const inherited = o.pretrained ? pretrainedNormalisation(o.pretrained, o.inChannels) : undefined;
+  const statsOf = inherited ?? (o.inChannels === 1 ? await computeMeanStd(folder.train, 1) : undefined);
   const preprocess = makePreprocess({
     augment: o.augment,
     imgSize: o.imgSize,
@@ -169,6 +181,7 @@ export async function train(o: TrainOptions, reporter: Reporter): Promise<TrainR
     reporter.info(`${o.out} holds an earlier run; starting over (pass --resume to continue it)`);
   mkdirSync(o.out, { recursive: true });
   writeRunConfig(o.out, config);
+  if (inherited) reporter.info(`normalisation of the pretrained run: mean [${inherited.mean}], std [${inherited.std}]`);
   reporter.info(
     `data: ${classes.length} classes, ${folder.train.length} training and ${folder.val.length} validation images (${o.data})`,
   );
