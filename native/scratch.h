@@ -12,8 +12,7 @@ struct AlignedFree {
   void operator()(float* p) const { std::free(p); }
 };
 
-// One growing, 64-byte aligned buffer. Each use keeps its own thread_local instance, e.g.
-//   float* col_scratch(size_t n) { thread_local ScratchBuffer b; return b.get(n); }
+// One growing, 64-byte aligned buffer; thread_scratch<Use> below keeps one per thread and use.
 struct ScratchBuffer {
   std::unique_ptr<float, AlignedFree> data;
   size_t capacity = 0;
@@ -28,5 +27,15 @@ struct ScratchBuffer {
     return data.get();
   }
 };
+
+// What each scratch buffer holds: two uses that are live at the same time must not share one.
+enum ScratchUse : int { kIm2col, kPackedWeight, kWeightGradPartials, kWinogradV, kWinogradM, kPackedA, kPackedB };
+
+// This thread's buffer for `Use`, grown to at least `floats`; contents are undefined.
+template <ScratchUse Use>
+float* thread_scratch(size_t floats) {
+  thread_local ScratchBuffer buffer;
+  return buffer.get(floats);
+}
 
 }  // namespace resnet

@@ -19,31 +19,16 @@
 namespace resnet {
 namespace {
 
-float* col_scratch(size_t floats) {
-  thread_local ScratchBuffer buffer;
-  return buffer.get(floats);
-}
-
-float* weight_scratch(size_t floats) {
-  thread_local ScratchBuffer buffer;
-  return buffer.get(floats);
-}
-
 // Packs each group's op(W_g) once per call (every image reuses it); returns the packed groups, `stride` apart.
 const float* pack_weights(const ConvShape& s, const float* w, bool transpose, size_t& stride) {
   const size_t ocg = s.ocg(), k = s.k();
   const size_t m = transpose ? k : ocg, depth = transpose ? ocg : k;
   stride = sgemm_packed_a_size(m, depth);
-  float* packed = weight_scratch(stride * s.groups);
+  float* packed = thread_scratch<kPackedWeight>(stride * s.groups);
   parallel_ranges(s.groups, 1, [&](size_t g0, size_t g1) {
     for (size_t grp = g0; grp < g1; grp++) sgemm_pack_a(transpose, m, depth, w + grp * ocg * k, k, packed + grp * stride);
   });
   return packed;
-}
-
-float* partial_scratch(size_t floats) {
-  thread_local ScratchBuffer buffer;
-  return buffer.get(floats);
 }
 
 // Splitting by (image, group) pairs loses nothing when they divide evenly over the threads or are plentiful.
@@ -105,7 +90,7 @@ void gemm_forward_packed(const ConvShape& s, const float* x, const float* packed
   const size_t rows = band_rows(s);
   auto run_pair = [&](size_t pair, bool shared) {
     const size_t img = pair / s.groups, grp = pair % s.groups;
-    float* col = s.pointwise() ? nullptr : col_scratch(k * rows * s.ow);
+    float* col = s.pointwise() ? nullptr : thread_scratch<kIm2col>(k * rows * s.ow);
     const float* xg = x + img * in_image + grp * cg * s.h * s.w;
     for (size_t oy0 = 0; oy0 < s.oh; oy0 += rows) {
       const size_t oy1 = std::min(s.oh, oy0 + rows), columns = (oy1 - oy0) * s.ow;
@@ -167,7 +152,7 @@ void conv2d_backward_input(const ConvShape& s, const float* dy, const float* w, 
       return;
     }
     // Band by band as in the forward pass, so that dcol stays in L2 between the GEMM and col2im.
-    float* dcol = col_scratch(k * rows * s.ow);
+    float* dcol = thread_scratch<kIm2col>(k * rows * s.ow);
     std::fill(dxg, dxg + cg * s.h * s.w, 0.0f);
     for (size_t oy0 = 0; oy0 < s.oh; oy0 += rows) {
       const size_t oy1 = std::min(s.oh, oy0 + rows), columns = (oy1 - oy0) * s.ow;
@@ -201,7 +186,7 @@ void conv2d_backward_weight(const ConvShape& s, const float* dy, const float* x,
   // Bands of output rows as in the forward pass: each adds dy[:, band]·col_bandᵀ, a slice of the GEMM's depth.
   const size_t rows = band_rows(s);
   auto run_images = [&](size_t i0, size_t i1, float* out, bool shared) {
-    float* col = s.pointwise() ? nullptr : col_scratch(k * rows * s.ow);
+    float* col = s.pointwise() ? nullptr : thread_scratch<kIm2col>(k * rows * s.ow);
     for (size_t img = i0; img < i1; img++) {
       for (size_t grp = 0; grp < s.groups; grp++) {
         const float* xg = x + img * in_image + grp * cg * s.h * s.w;
@@ -223,7 +208,7 @@ void conv2d_backward_weight(const ConvShape& s, const float* dy, const float* x,
     run_images(0, s.n, dw, true);
     return;
   }
-  float* partials = partial_scratch((parts - 1) * dw_size);
+  float* partials = thread_scratch<kWeightGradPartials>((parts - 1) * dw_size);
   parallel_for(parts, [&](size_t t) {
     run_images(s.n * t / parts, s.n * (t + 1) / parts, t == 0 ? dw : partials + (t - 1) * dw_size, false);
   });

@@ -23,16 +23,6 @@ constexpr size_t kXi = 16;  // 4×4 transformed positions
 // weight transform 3× and the input transform about as much).
 size_t xi_stride(size_t floats) { return (floats + 1023) / 1024 * 1024 + 64; }
 
-float* v_scratch(size_t floats) {
-  thread_local ScratchBuffer buffer;
-  return buffer.get(floats);
-}
-
-float* m_scratch(size_t floats) {
-  thread_local ScratchBuffer buffer;
-  return buffer.get(floats);
-}
-
 // Output tiles: TW per tile row, per_image = TH·TW, total over the batch.
 struct Tiles {
   size_t tw, per_image, total;
@@ -315,8 +305,8 @@ void winograd_backward_weight(const ConvShape& s, const float* dy, const float* 
     for (size_t chunk = chunks * part / parts; chunk < chunks * (part + 1) / parts; chunk++) {
       const size_t t0 = chunk * per_chunk, t1 = std::min(tl.total, t0 + per_chunk), nt = t1 - t0;
       const size_t v_stride = xi_stride(s.c * nt), m_stride = xi_stride(s.oc * nt);
-      float* v = v_scratch(kXi * v_stride);
-      float* m = m_scratch(kXi * m_stride);
+      float* v = thread_scratch<kWinogradV>(kXi * v_stride);
+      float* m = thread_scratch<kWinogradM>(kXi * m_stride);
       const std::vector<Run>& runs = runs_of(tl, t0, t1);
       input_transform(s, tl, runs, x, nt, v);
       output_gradient_transform(s, tl, runs, dy, nt, m);
@@ -365,8 +355,8 @@ void winograd_forward_packed(const ConvShape& s, const float* x, const float* pa
   auto run_chunk = [&](size_t chunk) {
     const size_t t0 = chunk * per_chunk, t1 = std::min(tl.total, t0 + per_chunk), nt = t1 - t0;
     const size_t v_stride = xi_stride(s.c * nt), m_stride = xi_stride(s.oc * nt);
-    float* v = v_scratch(kXi * v_stride);
-    float* m = m_scratch(kXi * m_stride);
+    float* v = thread_scratch<kWinogradV>(kXi * v_stride);
+    float* m = thread_scratch<kWinogradM>(kXi * m_stride);
     const std::vector<Run>& runs = runs_of(tl, t0, t1);
     input_transform(s, tl, runs, x, nt, v);
     for (size_t xi = 0; xi < kXi; xi++) {

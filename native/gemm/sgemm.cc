@@ -16,17 +16,6 @@ namespace {
 // Below this many flops per thread, waking another thread costs more than it saves.
 constexpr double kMinFlopsPerThread = 2e6;
 
-// Per-thread packing buffers: packing reuses them from call to call without allocating.
-float* packed_a_scratch(size_t floats) {
-  thread_local ScratchBuffer buffer;
-  return buffer.get(floats);
-}
-
-float* packed_b_scratch(size_t floats) {
-  thread_local ScratchBuffer buffer;
-  return buffer.get(floats);
-}
-
 size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
 
 void scale_c(size_t m, size_t n, float beta, float* c, size_t ldc) {
@@ -111,11 +100,11 @@ void gemm_part(const Problem& p, const SgemmKernel& kern, size_t m0, size_t m1, 
   const size_t kc_max = balanced_block(p.k, kern.kc, 1);
   const size_t mc_max = balanced_block(m1 - m0, kern.mc, kern.mr);
   const size_t nc_max = balanced_block(n1 - n0, kern.nc, kern.nr);
-  float* packed_a = p.packed_a ? nullptr : packed_a_scratch(mc_max * kc_max);
+  float* packed_a = p.packed_a ? nullptr : thread_scratch<kPackedA>(mc_max * kc_max);
   // With one A block, each B panel is used once: pack a group into a buffer that stays in L2 instead of writing
   // (and evicting) a whole kc×nc block.
   const bool single_a_block = m1 - m0 <= mc_max;
-  float* packed_b = packed_b_scratch(kc_max * (single_a_block ? kPackGroup * kern.nr : nc_max));
+  float* packed_b = thread_scratch<kPackedB>(kc_max * (single_a_block ? kPackGroup * kern.nr : nc_max));
   for (size_t jc = n0; jc < n1; jc += nc_max) {
     const size_t nc = std::min(nc_max, n1 - jc);
     const size_t n_panels = ceil_div(nc, kern.nr);
