@@ -147,7 +147,14 @@ export class DataLoader {
   async close(): Promise<void> {
     const pool = this.pool;
     this.pool = [];
-    await Promise.all(pool.map((w) => w.worker.terminate()));
+    // An idle worker is unref'd; terminate() settles on its exit event, which an unref'd handle would not wait for
+    // when nothing else keeps the event loop alive.
+    await Promise.all(
+      pool.map((w) => {
+        w.worker.ref();
+        return w.worker.terminate();
+      }),
+    );
   }
 
   private collect(indices: number[], out: BatchOutput): Batch | null {
