@@ -142,6 +142,44 @@ describe('resnet train / eval / predict', () => {
   });
 });
 
+describe('transfer learning', () => {
+  test("--pretrained RUN/model.safetensors --freeze backbone keeps the pretrained run's 1-channel mean/std", () => {
+    const pre = join(work, 'pre1');
+    assert.equal(
+      resnet('train', '--data', data, '--out', pre, '--epochs', '1', '--in-channels', '1', ...common).code,
+      0,
+    );
+    // Stand-in for a pretraining set with other statistics than the folder being fine-tuned on.
+    const configFile = join(pre, 'config.json');
+    const config = JSON.parse(readFileSync(configFile, 'utf8'));
+    config.preprocess.mean = [0.125];
+    config.preprocess.std = [0.5];
+    writeFileSync(configFile, JSON.stringify(config));
+    const run = join(work, 'fine1');
+    const r = resnet(
+      'train',
+      '--data',
+      data,
+      '--out',
+      run,
+      '--epochs',
+      '1',
+      '--in-channels',
+      '1',
+      '--pretrained',
+      join(pre, 'model.safetensors'),
+      '--freeze',
+      'backbone',
+      ...common,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /normalisation of the pretrained run: mean \[0\.125\], std \[0\.5\]/);
+    assert.match(r.stderr, /loaded 116 of 116 tensors/);
+    const fine = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8'));
+    assert.deepEqual([fine.preprocess.mean, fine.preprocess.std], [[0.125], [0.5]]);
+  });
+});
+
 describe('nothing lost', () => {
   test('kill -9 during epoch 2 of 3, then --resume: each epoch logged once, same numbers as an unbroken run', async () => {
     const straight = join(work, 'straight');
