@@ -70,6 +70,9 @@ export class DataLoader {
   private readonly bad = new Set<number>();
   private pool: LoaderWorker[] = [];
   private nextId = 0;
+  /** A timer that keeps the event loop alive while worker replies or a close() are awaited (see hold()). */
+  private keepAlive: NodeJS.Timeout | null = null;
+  private holds = 0;
 
   constructor(samples: readonly Sample[], opts: LoaderOptions) {
     if (!(Number.isInteger(opts.batchSize) && opts.batchSize > 0)) {
@@ -147,14 +150,12 @@ export class DataLoader {
   async close(): Promise<void> {
     const pool = this.pool;
     this.pool = [];
-    // An idle worker is unref'd; terminate() settles on its exit event, which an unref'd handle would not wait for
-    // when nothing else keeps the event loop alive.
-    await Promise.all(
-      pool.map((w) => {
-        w.worker.ref();
-        return w.worker.terminate();
-      }),
-    );
+    this.hold();
+    try {
+      await Promise.all(pool.map((w) => w.worker.terminate()));
+    } finally {
+      this.release();
+    }
   }
 
   private collect(indices: number[], out: BatchOutput): Batch | null {
@@ -199,9 +200,26 @@ export class DataLoader {
     const msg: WorkerRequest = { type: 'batch', id, spec, items };
     return new Promise<BatchOutput>((resolve, reject) => {
       if (w.inFlight.size === 0) w.worker.ref();
+      this.hold();
       w.inFlight.set(id, { resolve, reject });
       w.worker.postMessage(msg);
     });
+  }
+
+  /**
+   * Idle workers are unref'd so that they never keep a finished program alive. While a reply or a terminate() is
+   * awaited, a timer keeps the event loop alive instead: a ref'd worker alone did not always (CI saw the loop
+   * drain with a batch in flight and the test runner cancel the rest of the file).
+   */
+  private hold(): void {
+    if (this.holds++ === 0) this.keepAlive = setInterval(() => {}, 1 << 30);
+  }
+
+  private release(): void {
+    if (--this.holds === 0 && this.keepAlive) {
+      clearInterval(this.keepAlive);
+      this.keepAlive = null;
+    }
   }
 
   private spawn(): LoaderWorker {
@@ -209,7 +227,9 @@ export class DataLoader {
     w.worker.unref();
     const settle = (id: number): Task | undefined => {
       const task = w.inFlight.get(id);
+      if (!task) return undefined;
       w.inFlight.delete(id);
+      this.release();
       if (w.inFlight.size === 0) w.worker.unref();
       return task;
     };
