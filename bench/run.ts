@@ -132,6 +132,15 @@ const common = (w: Workload) => [
   ['--warmup', w.warmup],
 ];
 const flags = (pairs: (string | number)[][]) => pairs.flat().map(String);
+/** What the resnet-ts and PyTorch benches both take: the model and mode besides the common sizes. */
+const modelFlags = (w: Workload) =>
+  flags([
+    ['--arch', w.arch],
+    ['--mode', w.mode],
+    ['--num-classes', w.numClasses],
+    ['--threads', threads],
+    ...common(w),
+  ]);
 
 function resnetTs(w: Workload, pool: boolean): Measurement | Error {
   const args = [
@@ -139,13 +148,7 @@ function resnetTs(w: Workload, pool: boolean): Measurement | Error {
     'tsx',
     'src/cli/main.ts',
     'bench',
-    ...flags([
-      ['--arch', w.arch],
-      ['--mode', w.mode],
-      ['--num-classes', w.numClasses],
-      ['--threads', threads],
-    ]),
-    ...flags(common(w)),
+    ...modelFlags(w),
     ...(pool ? [] : ['--no-pool']),
     '--json',
   ];
@@ -155,16 +158,7 @@ function resnetTs(w: Workload, pool: boolean): Measurement | Error {
 }
 
 function torch(w: Workload): Measurement | Error | string {
-  const args = [
-    'bench/torch_bench.py',
-    ...flags([
-      ['--arch', w.arch],
-      ['--mode', w.mode],
-      ['--num-classes', w.numClasses],
-      ['--threads', threads],
-    ]),
-    ...flags(common(w)),
-  ];
+  const args = ['bench/torch_bench.py', ...modelFlags(w)];
   const r = lastJson('torch_bench.py', run('/usr/bin/python3', args));
   if (r instanceof Error) return r;
   if (typeof r.skipped === 'string') return r.skipped;
