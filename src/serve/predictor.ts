@@ -3,13 +3,13 @@
 // gets an outcome, an answer or an HTTP status with a message.
 import sharp from 'sharp';
 import { noGrad } from '../autograd/tape.ts';
-import { decodeImage, ImageDecodeError } from '../data/image.ts';
-import { evalTransform } from '../data/transforms.ts';
+import { ImageDecodeError } from '../data/image.ts';
 import { camToPng, heatmapToPng, rgbToPng } from '../explain/camImage.ts';
 import { gradCamFromFeatureMaps, headLogits, networkView } from '../explain/gradcam.ts';
 import type { Classifier } from '../models/registry.ts';
 import { Tensor } from '../tensor/tensor.ts';
 import { softmax, topK } from '../train/metrics.ts';
+import { preprocessImage } from '../train/predict.ts';
 import type { RunConfig } from '../train/runDir.ts';
 
 export interface PredictRequest {
@@ -113,12 +113,7 @@ export class Predictor {
       };
     }
     try {
-      const img = await decodeImage(bytes, {
-        channels: this.config.inChannels,
-        name: 'the request body',
-        maxPixels: this.maxPixels,
-      });
-      return evalTransform(img, this.config.preprocess);
+      return await preprocessImage(bytes, this.config, { name: 'the request body', maxPixels: this.maxPixels });
     } catch (e) {
       if (e instanceof ImageDecodeError) return { ok: false, status: 422, error: e.message };
       throw e;

@@ -14,11 +14,20 @@ export interface Prediction {
   top: { class: string; index: number; prob: number }[];
 }
 
+/** Decodes an image and applies the run's eval preprocessing: CHW [C, S, S]. Throws ImageDecodeError. */
+export async function preprocessImage(
+  input: string | Uint8Array,
+  config: RunConfig,
+  opts: { name?: string; maxPixels?: number } = {},
+): Promise<Float32Array> {
+  const img = await decodeImage(input, { channels: config.inChannels, ...opts });
+  return evalTransform(img, config.preprocess);
+}
+
 /** The preprocessed image as a [1, C, S, S] tensor, ready for the run's model. */
 export async function loadForModel(input: string | Uint8Array, config: RunConfig, name?: string): Promise<Tensor> {
-  const img = await decodeImage(input, { channels: config.inChannels, name });
   const s = config.preprocess.imgSize;
-  return new Tensor(evalTransform(img, config.preprocess), [1, config.inChannels, s, s]);
+  return new Tensor(await preprocessImage(input, config, { name }), [1, config.inChannels, s, s]);
 }
 
 export async function predictImages(
