@@ -73,21 +73,10 @@ struct Problem {
   const float* packed_a;  // all of op(A), packed by sgemm_pack_a; null: pack blocks of A as they are needed
 };
 
-// The epilogue on the m×n tile of C at rows [i0, i0 + m), columns [j0, j0 + n).
-void apply_epilogue(const GemmEpilogue& ep, size_t i0, size_t j0, size_t m, size_t n, float* c, size_t ldc) {
-  for (size_t i = 0; i < m; i++) {
-    float* row = c + (i0 + i) * ldc + j0;
-    const float bias = ep.row_bias ? ep.row_bias[i0 + i] : 0.0f;
-    if (ep.residual) {
-      const float* r = ep.residual + (i0 + i) * ep.ld_residual + j0;
-      for (size_t j = 0; j < n; j++) row[j] += bias + r[j];
-    } else if (ep.row_bias) {
-      for (size_t j = 0; j < n; j++) row[j] += bias;
-    }
-    if (ep.relu) {
-      for (size_t j = 0; j < n; j++) row[j] = row[j] < 0.0f ? 0.0f : row[j];
-    }
-  }
+// The epilogue on all of C, for the calls that have no products to fuse it into (k == 0 or alpha == 0).
+void apply_epilogue(const GemmEpilogue& ep, size_t m, size_t n, float* c, size_t ldc) {
+  const TileEpilogue tile{ep.row_bias, ep.residual, ep.ld_residual, ep.relu};
+  for (size_t i = 0; i < m; i++) tile_epilogue_row(tile, i, c + i * ldc, n);
 }
 
 // B is packed this many panels at a time, just before their first use: that reads kPackGroup·NR floats of each B
@@ -123,20 +112,31 @@ void gemm_part(const Problem& p, const SgemmKernel& kern, size_t m0, size_t m1, 
         } else {
           kern.pack_a(p.a + ic * p.a_row_stride + pc * p.a_k_stride, p.a_row_stride, p.a_k_stride, mc, kc, packed_a);
         }
-        for (size_t q = 0; q < n_panels; q++) {
-          const size_t jr = q * kern.nr;
-          const size_t nr = std::min(kern.nr, nc - jr);
-          const size_t group_start = single_a_block ? q / kPackGroup * kPackGroup * kern.nr : 0;
-          if (first && q % kPackGroup == 0) {
-            kern.pack_b(b_block + jr * p.b_col_stride, p.b_col_stride, p.b_k_stride,
-                        std::min(kPackGroup * kern.nr, nc - jr), kc, packed_b + (jr - group_start) * kc);
+        // A group of B panels at a time, each MR-tall A panel against all of them: the microkernel calls for one A
+        // panel write MR rows of C kPackGroup·NR columns wide, whole lines next to each other, rather than MR short
+        // pieces of rows that lie ldc apart (pointwise convolutions write C rows 3136 floats apart).
+        for (size_t q0 = 0; q0 < n_panels; q0 += kPackGroup) {
+          const size_t j0 = q0 * kern.nr;
+          const size_t group_cols = std::min(kPackGroup * kern.nr, nc - j0);
+          float* b_group = packed_b + (single_a_block ? 0 : j0 * kc);
+          if (first) {
+            kern.pack_b(b_block + j0 * p.b_col_stride, p.b_col_stride, p.b_k_stride, group_cols, kc, b_group);
           }
-          const float* b_panel = packed_b + (jr - group_start) * kc;
-          float* c_col = p.c + (jc + jr) + ic * p.ldc;
           for (size_t ir = 0; ir < mc; ir += kern.mr) {
             const size_t mr = std::min(kern.mr, mc - ir);
-            kern.ukernel(kc, a_block + ir * kc, b_panel, c_col + ir * p.ldc, p.ldc, p.alpha, beta, mr, nr);
-            if (epilogue) apply_epilogue(*epilogue, ic + ir, jc + jr, mr, nr, p.c, p.ldc);
+            for (size_t jr = 0; jr < group_cols; jr += kern.nr) {
+              const size_t nr = std::min(kern.nr, group_cols - jr);
+              float* c_tile = p.c + (jc + j0 + jr) + (ic + ir) * p.ldc;
+              TileEpilogue ep;
+              if (epilogue) {
+                const size_t i = ic + ir, j = jc + j0 + jr;
+                ep = {epilogue->row_bias ? epilogue->row_bias + i : nullptr,
+                      epilogue->residual ? epilogue->residual + i * epilogue->ld_residual + j : nullptr,
+                      epilogue->ld_residual, epilogue->relu};
+              }
+              kern.ukernel(kc, a_block + ir * kc, b_group + jr * kc, c_tile, p.ldc, p.alpha, beta, mr, nr,
+                           epilogue ? &ep : nullptr);
+            }
           }
         }
       }
@@ -183,7 +183,7 @@ void sgemm_packed_a(size_t m, size_t n, size_t k, float alpha, const float* pack
   if (m == 0 || n == 0) return;
   if (k == 0 || alpha == 0.0f) {
     scale_c(m, n, beta, c, ldc);
-    if (epilogue) apply_epilogue(*epilogue, 0, 0, m, n, c, ldc);
+    if (epilogue) apply_epilogue(*epilogue, m, n, c, ldc);
     return;
   }
   const Problem p{m, n, k, alpha, beta, nullptr, 0, 0, b, trans_b ? ldb : 1, trans_b ? 1 : ldb,
@@ -196,7 +196,7 @@ void sgemm(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alpha
   if (m == 0 || n == 0) return;
   if (k == 0 || alpha == 0.0f) {
     scale_c(m, n, beta, c, ldc);
-    if (epilogue) apply_epilogue(*epilogue, 0, 0, m, n, c, ldc);
+    if (epilogue) apply_epilogue(*epilogue, m, n, c, ldc);
     return;
   }
   const Problem p{m, n, k, alpha, beta,

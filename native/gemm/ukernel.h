@@ -8,8 +8,22 @@ namespace resnet {
 // C[m×n] = alpha·(Ap·Bp) + beta·C for one tile, m <= MR and n <= NR (C row-major with row stride ldc).
 // Ap: kc steps of MR floats (one column of op(A) per step), Bp: kc steps of NR floats (one row of op(B) per step),
 // both zero-padded to the full tile. beta == 0 overwrites C without reading it, so NaN in C does not survive.
+// What the microkernel does to its finished tile before storing it (GemmEpilogue, offset to the tile):
+// C[i][j] = act(C[i][j] + (bias[i] + residual[i·ld_residual + j])); any of the three may be absent.
+struct TileEpilogue {
+  const float* bias;      // the tile's mr row biases, or null
+  const float* residual;  // the tile's first element, or null
+  size_t ld_residual;
+  bool relu;
+};
+
+// Row i of a tile, n values already alpha·acc + beta·C: adds bias and residual, applies ReLU (NaN stays NaN).
+// Baseline code, for edge tiles and the portable kernel.
+void tile_epilogue_row(const TileEpilogue& ep, size_t i, float* row, size_t n);
+
+// ep is null except on the last K block of a GEMM that has an epilogue.
 using SgemmUkernel = void (*)(size_t kc, const float* ap, const float* bp, float* c, size_t ldc, float alpha,
-                              float beta, size_t m, size_t n);
+                              float beta, size_t m, size_t n, const TileEpilogue* ep);
 
 // Packs `rows` rows of a strided matrix (element (r, k) at src[r·row_stride + k·k_stride]) into panels of `tile`
 // rows, each laid out as kc steps of `tile` floats; the last panel is zero-padded.
@@ -31,14 +45,14 @@ struct SgemmKernel {
 const SgemmKernel& sgemm_kernel();
 
 void sgemm_ukernel_4x8_scalar(size_t kc, const float* ap, const float* bp, float* c, size_t ldc, float alpha,
-                              float beta, size_t m, size_t n);
+                              float beta, size_t m, size_t n, const TileEpilogue* ep);
 #if defined(RESNET_HAVE_AVX512)
 void sgemm_ukernel_8x32_avx512(size_t kc, const float* ap, const float* bp, float* c, size_t ldc, float alpha,
-                               float beta, size_t m, size_t n);
+                               float beta, size_t m, size_t n, const TileEpilogue* ep);
 #endif
 #if defined(RESNET_HAVE_AVX2_FMA)
 void sgemm_ukernel_6x16_avx2_fma(size_t kc, const float* ap, const float* bp, float* c, size_t ldc, float alpha,
-                                 float beta, size_t m, size_t n);
+                                 float beta, size_t m, size_t n, const TileEpilogue* ep);
 #endif
 
 }  // namespace resnet

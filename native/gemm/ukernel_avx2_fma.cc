@@ -11,7 +11,7 @@ namespace resnet {
 // 6×16 broadcast kernel: 12 ymm accumulators + 2 for the B row + 1 for the broadcast A value = 15 of 16 registers.
 // Each k step is 2 loads, 6 broadcasts and 12 FMAs: 6 cycles on two FMA ports, with loads to spare.
 void sgemm_ukernel_6x16_avx2_fma(size_t kc, const float* ap, const float* bp, float* c, size_t ldc, float alpha,
-                                 float beta, size_t m, size_t n) {
+                                 float beta, size_t m, size_t n, const TileEpilogue* ep) {
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -55,18 +55,36 @@ void sgemm_ukernel_6x16_avx2_fma(size_t kc, const float* ap, const float* bp, fl
   const __m256 va = _mm256_set1_ps(alpha);
   __m256 rows[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
   if (m == 6 && n == 16) {
-    if (beta == 0.0f) {
-      for (size_t i = 0; i < 6; i++) {
-        _mm256_storeu_ps(c + i * ldc, _mm256_mul_ps(va, rows[i][0]));
-        _mm256_storeu_ps(c + i * ldc + 8, _mm256_mul_ps(va, rows[i][1]));
+    const __m256 vb = _mm256_set1_ps(beta);
+    const __m256 zero = _mm256_setzero_ps();
+    for (size_t i = 0; i < 6; i++) {
+      float* row = c + i * ldc;
+      __m256 r0 = _mm256_mul_ps(va, rows[i][0]);
+      __m256 r1 = _mm256_mul_ps(va, rows[i][1]);
+      if (beta != 0.0f) {
+        r0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(row), r0);
+        r1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(row + 8), r1);
       }
-    } else {
-      const __m256 vb = _mm256_set1_ps(beta);
-      for (size_t i = 0; i < 6; i++) {
-        float* row = c + i * ldc;
-        _mm256_storeu_ps(row, _mm256_fmadd_ps(va, rows[i][0], _mm256_mul_ps(vb, _mm256_loadu_ps(row))));
-        _mm256_storeu_ps(row + 8, _mm256_fmadd_ps(va, rows[i][1], _mm256_mul_ps(vb, _mm256_loadu_ps(row + 8))));
+      // The epilogue in registers, as tile_epilogue_row does it: C + (bias + residual), then max(0, ·), which
+      // returns its second operand when that is NaN.
+      if (ep) {
+        if (ep->bias || ep->residual) {
+          __m256 t0 = ep->bias ? _mm256_set1_ps(ep->bias[i]) : zero, t1 = t0;
+          if (ep->residual) {
+            const float* res = ep->residual + i * ep->ld_residual;
+            t0 = _mm256_add_ps(t0, _mm256_loadu_ps(res));
+            t1 = _mm256_add_ps(t1, _mm256_loadu_ps(res + 8));
+          }
+          r0 = _mm256_add_ps(r0, t0);
+          r1 = _mm256_add_ps(r1, t1);
+        }
+        if (ep->relu) {
+          r0 = _mm256_max_ps(zero, r0);
+          r1 = _mm256_max_ps(zero, r1);
+        }
       }
+      _mm256_storeu_ps(row, r0);
+      _mm256_storeu_ps(row + 8, r1);
     }
     return;
   }
@@ -83,6 +101,7 @@ void sgemm_ukernel_6x16_avx2_fma(size_t kc, const float* ap, const float* bp, fl
     } else {
       for (size_t j = 0; j < n; j++) row[j] = tile[i][j] + beta * row[j];
     }
+    if (ep) tile_epilogue_row(*ep, i, row, n);
   }
 }
 

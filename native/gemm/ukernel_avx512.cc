@@ -11,7 +11,7 @@ namespace resnet {
 // fit the channel counts of ResNets (16, 32, 64, ...) without padding. Each k step is 2 loads, 8 broadcasts and
 // 16 FMAs: 8 cycles on two 512-bit FMA ports, with load slots to spare.
 void sgemm_ukernel_8x32_avx512(size_t kc, const float* ap, const float* bp, float* c, size_t ldc, float alpha,
-                               float beta, size_t m, size_t n) {
+                               float beta, size_t m, size_t n, const TileEpilogue* ep) {
   __m512 acc[8][2];
   for (size_t i = 0; i < 8; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
 
@@ -34,27 +34,13 @@ void sgemm_ukernel_8x32_avx512(size_t kc, const float* ap, const float* bp, floa
     bp += 32;
   }
 
+  // C = alpha·acc + beta·C, then the epilogue, in registers: one pass over the tile's lines. Masks cover the edge
+  // tiles (masked loads and stores touch only the m×n part of C that exists; beta == 0 never reads C).
   const __m512 va = _mm512_set1_ps(alpha);
-  if (m == 8 && n == 32) {
-    if (beta == 0.0f) {
-      for (size_t i = 0; i < 8; i++) {
-        _mm512_storeu_ps(c + i * ldc, _mm512_mul_ps(va, acc[i][0]));
-        _mm512_storeu_ps(c + i * ldc + 16, _mm512_mul_ps(va, acc[i][1]));
-      }
-    } else {
-      const __m512 vb = _mm512_set1_ps(beta);
-      for (size_t i = 0; i < 8; i++) {
-        float* row = c + i * ldc;
-        _mm512_storeu_ps(row, _mm512_fmadd_ps(va, acc[i][0], _mm512_mul_ps(vb, _mm512_loadu_ps(row))));
-        _mm512_storeu_ps(row + 16, _mm512_fmadd_ps(va, acc[i][1], _mm512_mul_ps(vb, _mm512_loadu_ps(row + 16))));
-      }
-    }
-    return;
-  }
-  // Edge tile: masked stores touch only the m×n part of C that exists (beta == 0 never reads C).
+  const __m512 vb = _mm512_set1_ps(beta);
+  const __m512 zero = _mm512_setzero_ps();
   const __mmask16 mask0 = n >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << n) - 1);
   const __mmask16 mask1 = n <= 16 ? 0 : n >= 32 ? 0xFFFF : static_cast<__mmask16>((1u << (n - 16)) - 1);
-  const __m512 vb = _mm512_set1_ps(beta);
   for (size_t i = 0; i < m; i++) {
     float* row = c + i * ldc;
     __m512 r0 = _mm512_mul_ps(va, acc[i][0]);
@@ -62,6 +48,22 @@ void sgemm_ukernel_8x32_avx512(size_t kc, const float* ap, const float* bp, floa
     if (beta != 0.0f) {
       r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask0, row), r0);
       r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask1, row + 16), r1);
+    }
+    if (ep) {
+      if (ep->bias || ep->residual) {
+        __m512 t0 = ep->bias ? _mm512_set1_ps(ep->bias[i]) : zero, t1 = t0;
+        if (ep->residual) {
+          const float* res = ep->residual + i * ep->ld_residual;
+          t0 = _mm512_add_ps(t0, _mm512_maskz_loadu_ps(mask0, res));
+          t1 = _mm512_add_ps(t1, _mm512_maskz_loadu_ps(mask1, res + 16));
+        }
+        r0 = _mm512_add_ps(r0, t0);
+        r1 = _mm512_add_ps(r1, t1);
+      }
+      if (ep->relu) {  // max(0, r) returns r when r is NaN: NaN stays NaN. (maskz: GCC 12 warns on the plain form.)
+        r0 = _mm512_maskz_max_ps(0xFFFF, zero, r0);
+        r1 = _mm512_maskz_max_ps(0xFFFF, zero, r1);
+      }
     }
     _mm512_mask_storeu_ps(row, mask0, r0);
     _mm512_mask_storeu_ps(row + 16, mask1, r1);

@@ -4,8 +4,21 @@
 
 namespace resnet {
 
+void tile_epilogue_row(const TileEpilogue& ep, size_t i, float* row, size_t n) {
+  const float bias = ep.bias ? ep.bias[i] : 0.0f;
+  if (ep.residual) {
+    const float* res = ep.residual + i * ep.ld_residual;
+    for (size_t j = 0; j < n; j++) row[j] += bias + res[j];
+  } else if (ep.bias) {
+    for (size_t j = 0; j < n; j++) row[j] += bias;
+  }
+  if (ep.relu) {
+    for (size_t j = 0; j < n; j++) row[j] = row[j] < 0.0f ? 0.0f : row[j];
+  }
+}
+
 void sgemm_ukernel_4x8_scalar(size_t kc, const float* ap, const float* bp, float* c, size_t ldc, float alpha,
-                              float beta, size_t m, size_t n) {
+                              float beta, size_t m, size_t n, const TileEpilogue* ep) {
   constexpr size_t MR = 4, NR = 8;
   float acc[MR][NR] = {};
   for (size_t k = 0; k < kc; k++) {
@@ -22,6 +35,7 @@ void sgemm_ukernel_4x8_scalar(size_t kc, const float* ap, const float* bp, float
     } else {
       for (size_t j = 0; j < n; j++) row[j] = alpha * acc[i][j] + beta * row[j];
     }
+    if (ep) tile_epilogue_row(*ep, i, row, n);
   }
 }
 

@@ -189,6 +189,73 @@ describe('native gemm vs naive triple loop', { skip }, () => {
   }
 });
 
+// The epilogue (bias, residual, ReLU) runs inside each microkernel on its finished tile. A pointwise convolution is
+// one GEMM per image, W[OC, C]·x[C, H·W], so it reaches the epilogue through the public binding; the shapes leave
+// partial tiles in both directions for every kernel (MR 4, 6, 8; NR 8, 16, 32).
+describe('native gemm epilogue through pointwise conv2d, vs a float64 loop', { skip }, () => {
+  const cases = [
+    { n: 2, c: 5, oc: 13, h: 3, w: 37 },
+    { n: 1, c: 300, oc: 9, h: 1, w: 70 },
+    { n: 3, c: 1, oc: 1, h: 1, w: 1 },
+  ];
+  for (const { n, c, oc, h, w } of cases) {
+    for (const [bias, residual, relu] of [
+      [true, true, true],
+      [true, false, true],
+      [false, true, false],
+      [false, false, true],
+    ] as const) {
+      test(`x [${n}, ${c}, ${h}, ${w}], w [${oc}, ${c}, 1, 1], bias=${bias} residual=${residual} relu=${relu}; abs err ≤ 1e-5·scale`, () => {
+        const rand = random(n * 1000 + c * 10 + oc);
+        const p = h * w;
+        const x = filled(n * c * p, rand);
+        const wt = filled(oc * c, rand);
+        const b = bias ? filled(oc, rand) : null;
+        const r = residual ? filled(n * oc * p, rand) : null;
+        // A NaN in the residual must come through ReLU as NaN.
+        if (r) r[r.length - 1] = Number.NaN;
+        const g = {
+          n,
+          c,
+          h,
+          w,
+          oc,
+          kh: 1,
+          kw: 1,
+          oh: h,
+          ow: w,
+          strideH: 1,
+          strideW: 1,
+          padH: 0,
+          padW: 0,
+          dilationH: 1,
+          dilationW: 1,
+          groups: 1,
+        };
+        const y = new Float32Array(n * oc * p);
+        native.binding!.conv2d(g, x, wt, b, r, relu, y);
+        const scale = Math.max(1, maxAbs(wt) * maxAbs(x) * c);
+        for (let img = 0; img < n; img++) {
+          for (let o = 0; o < oc; o++) {
+            for (let j = 0; j < p; j++) {
+              let sum = 0;
+              for (let q = 0; q < c; q++) sum += wt[o * c + q] * x[(img * c + q) * p + j];
+              const at = (img * oc + o) * p + j;
+              let want = sum + ((b ? b[o] : 0) + (r ? r[at] : 0));
+              if (relu) want = Math.max(0, want);
+              if (Number.isNaN(want)) {
+                assert.ok(Number.isNaN(y[at]), `y[${at}] should be NaN`);
+              } else {
+                assert.ok(Math.abs(y[at] - want) <= TOLERANCE * scale, `y[${at}] = ${y[at]}, want ${want}`);
+              }
+            }
+          }
+        }
+      });
+    }
+  }
+});
+
 describe('native gemm argument checks', { skip }, () => {
   const a = new Float32Array(6); // [2, 3]
   const b = new Float32Array(12); // [3, 4]
