@@ -13,6 +13,7 @@
         "native/cpu/peak.cc",
         "native/conv/conv.cc",
         "native/conv/conv_binding.cc",
+        "native/conv/direct.cc",
         "native/conv/im2col.cc",
         "native/conv/winograd.cc",
         "native/gemm/dispatch.cc",
@@ -41,6 +42,7 @@
       "target_name": "resnet_kernels_avx2_fma",
       "type": "static_library",
       "sources": [
+        "native/conv/direct_avx2_fma.cc",
         "native/cpu/peak_avx2_fma.cc",
         "native/gemm/ukernel_avx2_fma.cc"
       ],
@@ -59,6 +61,7 @@
       "target_name": "resnet_kernels_avx512",
       "type": "static_library",
       "sources": [
+        "native/conv/direct_avx512.cc",
         "native/cpu/peak_avx512.cc",
         "native/gemm/ukernel_avx512.cc"
       ],

@@ -5,7 +5,9 @@
 // with its own col buffer and a serial GEMM, no synchronisation); otherwise the pairs run one after another and the
 // threads share each im2col, GEMM and col2im. 3×3 stride-1 padding-1 convolutions with 64+ channels go to Winograd
 // F(2×2, 3×3) instead (winograd.cc): the forward pass (packed weights always, per-call weights from 64 output tiles
-// up) and the backward pass w.r.t. the input; the weight gradient stays im2col + GEMM.
+// up) and the backward pass w.r.t. the input; the weight gradient stays im2col + GEMM. The other 3×3 stride-1
+// padding-1 convolutions (fewer channels, as in CIFAR ResNets) run direct, with no im2col (direct.cc), in all three
+// passes, on CPUs with AVX2 or AVX-512.
 #include <algorithm>
 
 #include "../gemm/sgemm.h"
@@ -13,6 +15,7 @@
 #include "../scratch.h"
 #include "../threadpool.h"
 #include "conv.h"
+#include "direct.h"
 #include "im2col.h"
 #include "winograd.h"
 
@@ -66,12 +69,17 @@ size_t band_rows(const ConvShape& s) {
 
 size_t conv2d_packed_weight_size(const ConvShape& s) {
   if (winograd_eligible(s)) return winograd_packed_weight_size(s);
+  if (direct_eligible(s)) return direct_packed_weight_size(s);
   return sgemm_packed_a_size(s.ocg(), s.k()) * s.groups;
 }
 
 void conv2d_pack_weight(const ConvShape& s, const float* w, float* packed) {
   if (winograd_eligible(s)) {
     winograd_pack_weight(s, w, packed);
+    return;
+  }
+  if (direct_eligible(s)) {
+    direct_pack_weight(s, w, packed);
     return;
   }
   const size_t stride = sgemm_packed_a_size(s.ocg(), s.k());
@@ -119,6 +127,10 @@ void conv2d_forward(const ConvShape& s, const float* x, const float* w, const Co
     winograd_forward(s, x, w, ep, y);
     return;
   }
+  if (direct_eligible(s)) {
+    direct_forward(s, x, w, ep, y);
+    return;
+  }
   size_t w_stride = 0;
   gemm_forward_packed(s, x, pack_weights(s, w, false, w_stride), ep, y);
 }
@@ -127,6 +139,8 @@ void conv2d_forward_packed(const ConvShape& s, const float* x, const float* pack
                            float* y) {
   if (winograd_eligible(s)) {
     winograd_forward_packed(s, x, packed_w, ep, y);
+  } else if (direct_eligible(s)) {
+    direct_forward_packed(s, x, packed_w, ep, y);
   } else {
     gemm_forward_packed(s, x, packed_w, ep, y);
   }
@@ -135,6 +149,10 @@ void conv2d_forward_packed(const ConvShape& s, const float* x, const float* pack
 void conv2d_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx) {
   if (winograd_eligible(s) && winograd_worth_packing(s)) {
     winograd_backward_input(s, dy, w, dx);
+    return;
+  }
+  if (direct_eligible(s)) {
+    direct_backward_input(s, dy, w, dx);
     return;
   }
   const size_t cg = s.cg(), ocg = s.ocg(), k = s.k(), p = s.p(), pairs = s.n * s.groups;
@@ -180,6 +198,10 @@ void conv2d_backward_weight(const ConvShape& s, const float* dy, const float* x,
   }
   if (winograd_eligible(s) && winograd_worth_packing(s)) {
     winograd_backward_weight(s, dy, x, dw);
+    return;
+  }
+  if (direct_eligible(s)) {
+    direct_backward_weight(s, dy, x, dw);
     return;
   }
   // Images [i0, i1), all groups, summed into out (overwritten).

@@ -13,26 +13,26 @@ export function shortcutA(x: Tensor, stride: number, padChannels: number): Tenso
   const ow = Math.ceil(w / stride);
   const oc = c + 2 * padChannels;
   const y = new Tensor(takeZeroed(n * oc * oh * ow), [n, oc, oh, ow]);
-  // Maps each kept input element to its output position; the backward pass is the same map reversed.
-  const forEach = (fn: (xi: number, yi: number) => void) => {
+  // Each kept input element goes to its output position; the backward pass is the same map reversed. Plain loops
+  // over typed arrays: a callback per element cost 3.5 ms of a 28×28 batch-128 resnet20 step.
+  const map = (src: Float32Array, dst: Float32Array, toOutput: boolean) => {
     for (let b = 0; b < n; b++) {
       for (let ch = 0; ch < c; ch++) {
         const xo = (b * c + ch) * h * w;
         const yo = (b * oc + ch + padChannels) * oh * ow;
         for (let oy = 0; oy < oh; oy++) {
-          for (let ox = 0; ox < ow; ox++) fn(xo + oy * stride * w + ox * stride, yo + oy * ow + ox);
+          const xr = xo + oy * stride * w;
+          const yr = yo + oy * ow;
+          if (toOutput) for (let ox = 0; ox < ow; ox++) dst[yr + ox] = src[xr + ox * stride];
+          else for (let ox = 0; ox < ow; ox++) dst[xr + ox * stride] = src[yr + ox];
         }
       }
     }
   };
-  forEach((xi, yi) => {
-    y.data[yi] = x.data[xi];
-  });
+  map(x.data, y.data, true);
   return record(y, 'shortcutA', [x], (dy) => {
     const dx = takeZeroed(x.numel);
-    forEach((xi, yi) => {
-      dx[xi] = dy[yi];
-    });
+    map(dy, dx, false);
     return [dx];
   });
 }

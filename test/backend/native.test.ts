@@ -36,6 +36,12 @@ const cases: Case[] = [
   [[2, 3, 1, 1], [4, 3, 3, 3], { padding: 1 }],
   [[1, 2, 2, 2], [3, 2, 3, 3], { padding: 1 }],
   [[1, 2, 1, 3], [2, 2, 3, 3], { padding: 2, dilation: 2 }],
+  // 3×3 stride-1 padding-1 with fewer than 64 channels runs the direct kernel (direct.cc) forward and for dx: CIFAR
+  // widths shared across threads (5 images on 2) and image by image, rows wider than two vectors, output channels
+  // that leave a partial block of 8 (AVX-512) and of 6 (AVX2).
+  [[5, 16, 28, 28], [32, 16, 3, 3], { padding: 1 }],
+  [[4, 32, 14, 33], [10, 32, 3, 3], { padding: 1 }],
+  [[2, 63, 5, 17], [64, 63, 3, 3], { padding: 1 }],
 ];
 
 /** Forward, dx and dw of conv2d on random data: native against the js reference, rtol 1e-5. */

@@ -1,0 +1,265 @@
+// The direct 3×3 convolution's driver (direct.h): picks the tile kernel for the CPU, lays the weights out for it,
+// pads each image once, and walks the output in tiles on the thread pool.
+#include "direct.h"
+
+#include <algorithm>
+
+#include "../cpu/features.h"
+#include "../parallel.h"
+#include "../scratch.h"
+#include "../threadpool.h"
+#include "winograd.h"
+
+namespace resnet {
+namespace {
+
+struct DirectKernel {
+  size_t ocb;    // output channels per tile
+  size_t lanes;  // pixels per vector
+  DirectTileFn tile;
+  size_t dw_ocb;  // output channels per weight-gradient call
+  DirectWeightGradFn dw;
+};
+
+const DirectKernel* select() {
+  switch (kernel_isa()) {
+#if defined(RESNET_HAVE_AVX512)
+    case Isa::kAvx512: {
+      static const DirectKernel k{8, 16, direct3x3_tile_8x2x16_avx512, 8, direct3x3_dw_8x3_avx512};
+      return &k;
+    }
+#endif
+#if defined(RESNET_HAVE_AVX2_FMA)
+    case Isa::kAvx2Fma: {
+      static const DirectKernel k{6, 8, direct3x3_tile_6x2x8_avx2_fma, 4, direct3x3_dw_4x3_avx2_fma};
+      return &k;
+    }
+#endif
+    default:
+      return nullptr;  // the portable build keeps im2col + GEMM
+  }
+}
+
+const DirectKernel* kernel() {
+  static const DirectKernel* k = select();
+  return k;
+}
+
+size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
+
+// The same-size 3×3 convolution of `in_channels` planes of h×w into `out_channels` planes, with weights in
+// the tile layout [block][in_channels][9][ocb]: what the forward pass and the input gradient both run.
+struct Plan {
+  size_t n, in_channels, out_channels, h, w;
+  size_t chunks, padded_w, padded_plane, items;
+
+  Plan(size_t n_, size_t cin, size_t cout, size_t h_, size_t w_, size_t lanes)
+      : n(n_), in_channels(cin), out_channels(cout), h(h_), w(w_) {
+    chunks = ceil_div(w, lanes);
+    padded_w = chunks * lanes + 2;  // the last chunk's loads at kx = 2 end here
+    padded_plane = (h + 2) * padded_w;
+    items = h * chunks;  // (row, chunk) vectors of one image
+  }
+};
+
+// Image `src` [in_channels, h, w] into `dst` with a zero border: one row and column of padding, and zeros to the
+// right of each row for the lanes past the image's width.
+void pad_image(const Plan& p, const float* src, float* dst, size_t c0, size_t c1) {
+  for (size_t c = c0; c < c1; c++) {
+    float* plane = dst + c * p.padded_plane;
+    std::fill(plane, plane + p.padded_w, 0.0f);
+    for (size_t y = 0; y < p.h; y++) {
+      float* row = plane + (y + 1) * p.padded_w;
+      row[0] = 0.0f;
+      std::copy(src + (c * p.h + y) * p.w, src + (c * p.h + y + 1) * p.w, row + 1);
+      std::fill(row + 1 + p.w, row + p.padded_w, 0.0f);
+    }
+    std::fill(plane + (p.h + 1) * p.padded_w, plane + p.padded_plane, 0.0f);
+  }
+}
+
+// Tiles [t0, t1) of one padded image: tile t takes vectors 2t and 2t + 1 (rows and chunks in order) against every
+// block of output channels.
+void run_tiles(const DirectKernel& k, const Plan& p, const float* padded, const float* packed_w, const float* bias,
+               const float* residual, bool relu, float* y, size_t t0, size_t t1) {
+  const size_t out_plane = p.h * p.w, blocks = ceil_div(p.out_channels, k.ocb);
+  for (size_t t = t0; t < t1; t++) {
+    DirectTile tile{};
+    size_t offsets[2] = {0, 0};
+    for (size_t v = 0; v < 2; v++) {
+      const size_t item = std::min(2 * t + v, p.items - 1);
+      const size_t oy = item / p.chunks, ox = item % p.chunks * k.lanes;
+      tile.in[v] = padded + oy * p.padded_w + ox;
+      offsets[v] = oy * p.w + ox;
+      tile.valid[v] = 2 * t + v < p.items ? std::min(k.lanes, p.w - ox) : 0;
+    }
+    for (size_t b = 0; b < blocks; b++) {
+      const size_t oc0 = b * k.ocb;
+      for (size_t v = 0; v < 2; v++) {
+        tile.out[v] = y + oc0 * out_plane + offsets[v];
+        tile.residual[v] = residual ? residual + oc0 * out_plane + offsets[v] : nullptr;
+      }
+      k.tile(p.in_channels, packed_w + b * p.in_channels * 9 * k.ocb, p.padded_plane, p.padded_w, tile, out_plane,
+             std::min(k.ocb, p.out_channels - oc0), bias ? bias + oc0 : nullptr, relu);
+    }
+  }
+}
+
+void run(const Plan& p, const float* x, const float* packed_w, const ConvEpilogue& ep, float* y) {
+  const DirectKernel& k = *kernel();
+  const size_t in_image = p.in_channels * p.h * p.w, out_image = p.out_channels * p.h * p.w;
+  const size_t tiles = ceil_div(p.items, 2);
+  const size_t threads = in_parallel_for() ? 1 : num_threads();
+  auto image = [&](size_t img, float* padded, bool shared) {
+    const float* residual = ep.residual ? ep.residual + img * out_image : nullptr;
+    float* yi = y + img * out_image;
+    if (shared) {
+      parallel_ranges(p.in_channels, 1, [&](size_t c0, size_t c1) { pad_image(p, x + img * in_image, padded, c0, c1); });
+      parallel_ranges(tiles, 1, [&](size_t t0, size_t t1) {
+        run_tiles(k, p, padded, packed_w, ep.bias, residual, ep.relu, yi, t0, t1);
+      });
+    } else {
+      pad_image(p, x + img * in_image, padded, 0, p.in_channels);
+      run_tiles(k, p, padded, packed_w, ep.bias, residual, ep.relu, yi, 0, tiles);
+    }
+  };
+  // Whole images per thread when they divide evenly or are plentiful; otherwise the threads share each image.
+  if (threads > 1 && p.n >= threads && (p.n % threads == 0 || p.n >= 4 * threads)) {
+    parallel_for(threads, [&](size_t t) {
+      float* padded = thread_scratch<kIm2col>(p.in_channels * p.padded_plane);
+      for (size_t img = p.n * t / threads; img < p.n * (t + 1) / threads; img++) image(img, padded, false);
+    });
+  } else {
+    float* padded = thread_scratch<kIm2col>(p.in_channels * p.padded_plane);
+    for (size_t img = 0; img < p.n; img++) image(img, padded, true);
+  }
+}
+
+// Weights into the tile layout: packed[b][ci][tap][i] = w(b·ocb + i, ci, tap), zero past the last output channel.
+// For the input gradient the roles swap: output channel o of the convolution is input channel o of the layer, and
+// the taps are flipped (the gradient of a correlation is a convolution).
+void pack(const ConvShape& s, const float* w, float* packed, bool for_input_gradient) {
+  const size_t ocb = kernel()->ocb;
+  const size_t cout = for_input_gradient ? s.c : s.oc, cin = for_input_gradient ? s.oc : s.c;
+  const size_t blocks = ceil_div(cout, ocb);
+  parallel_ranges(blocks, 1, [&](size_t b0, size_t b1) {
+    for (size_t b = b0; b < b1; b++) {
+      float* dst = packed + b * cin * 9 * ocb;
+      for (size_t ci = 0; ci < cin; ci++) {
+        for (size_t tap = 0; tap < 9; tap++) {
+          for (size_t i = 0; i < ocb; i++) {
+            const size_t o = b * ocb + i;
+            float value = 0.0f;
+            if (o < cout) value = for_input_gradient ? w[(ci * s.c + o) * 9 + 8 - tap] : w[(o * s.c + ci) * 9 + tap];
+            *dst++ = value;
+          }
+        }
+      }
+    }
+  });
+}
+
+// Per-lane partial sums of dw, [block][C][ky][dw_ocb][kx][lanes]: what the weight-gradient kernel adds to.
+size_t lane_sums_size(const DirectKernel& k, const Plan& p) {
+  return ceil_div(p.out_channels, k.dw_ocb) * p.in_channels * 3 * k.dw_ocb * 3 * k.lanes;
+}
+
+// One padded image's contribution, for the (block, input channel) pairs [q0, q1) (disjoint parts of `lanes`).
+void weight_grad_pairs(const DirectKernel& k, const Plan& p, const float* dy, const float* padded, float* lanes,
+                       size_t q0, size_t q1) {
+  const size_t plane = p.h * p.w, row_sums = k.dw_ocb * 3 * k.lanes;
+  for (size_t q = q0; q < q1; q++) {
+    const size_t b = q / p.in_channels, c = q % p.in_channels, oc0 = b * k.dw_ocb;
+    const size_t ocs = std::min(k.dw_ocb, p.out_channels - oc0);
+    for (size_t ky = 0; ky < 3; ky++) {
+      k.dw(dy + oc0 * plane, plane, ocs, p.h, p.w, padded + c * p.padded_plane + ky * p.padded_w, p.padded_w,
+           lanes + (q * 3 + ky) * row_sums);
+    }
+  }
+}
+
+// dw[oc][c][ky][kx] = the sum over the lanes of each part's partial sums, in a fixed order.
+void reduce_lanes(const DirectKernel& k, const Plan& p, const float* parts, size_t count, float* dw) {
+  const size_t size = lane_sums_size(k, p), row_sums = k.dw_ocb * 3 * k.lanes;
+  parallel_ranges(ceil_div(p.out_channels, k.dw_ocb) * p.in_channels, 1, [&](size_t q0, size_t q1) {
+    for (size_t q = q0; q < q1; q++) {
+      const size_t b = q / p.in_channels, c = q % p.in_channels, oc0 = b * k.dw_ocb;
+      for (size_t ky = 0; ky < 3; ky++) {
+        for (size_t i = 0; i < std::min(k.dw_ocb, p.out_channels - oc0); i++) {
+          for (size_t kx = 0; kx < 3; kx++) {
+            double sum = 0;
+            for (size_t part = 0; part < count; part++) {
+              const float* l = parts + part * size + (q * 3 + ky) * row_sums + (i * 3 + kx) * k.lanes;
+              for (size_t lane = 0; lane < k.lanes; lane++) sum += l[lane];
+            }
+            dw[(((oc0 + i) * p.in_channels + c) * 3 + ky) * 3 + kx] = static_cast<float>(sum);
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+bool direct_eligible(const ConvShape& s) {
+  return kernel() != nullptr && s.kh == 3 && s.kw == 3 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 1 &&
+         s.pad_w == 1 && s.dilation_h == 1 && s.dilation_w == 1 && s.groups == 1 && !winograd_eligible(s);
+}
+
+size_t direct_packed_weight_size(const ConvShape& s) { return ceil_div(s.oc, kernel()->ocb) * kernel()->ocb * s.c * 9; }
+
+void direct_pack_weight(const ConvShape& s, const float* w, float* packed) { pack(s, w, packed, false); }
+
+void direct_forward_packed(const ConvShape& s, const float* x, const float* packed_w, const ConvEpilogue& ep,
+                           float* y) {
+  run(Plan(s.n, s.c, s.oc, s.h, s.w, kernel()->lanes), x, packed_w, ep, y);
+}
+
+void direct_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& ep, float* y) {
+  float* packed = thread_scratch<kPackedWeight>(direct_packed_weight_size(s));
+  pack(s, w, packed, false);
+  direct_forward_packed(s, x, packed, ep, y);
+}
+
+void direct_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx) {
+  const size_t ocb = kernel()->ocb;
+  float* packed = thread_scratch<kPackedWeight>(ceil_div(s.c, ocb) * ocb * s.oc * 9);
+  pack(s, w, packed, true);
+  run(Plan(s.n, s.oc, s.c, s.h, s.w, kernel()->lanes), dy, packed, ConvEpilogue{nullptr, nullptr, false}, dx);
+}
+
+void direct_backward_weight(const ConvShape& s, const float* dy, const float* x, float* dw) {
+  const DirectKernel& k = *kernel();
+  const Plan p(s.n, s.c, s.oc, s.h, s.w, k.lanes);
+  const size_t in_image = s.c * s.h * s.w, out_image = s.oc * s.h * s.w, size = lane_sums_size(k, p);
+  const size_t pairs = ceil_div(s.oc, k.dw_ocb) * s.c;
+  const size_t threads = in_parallel_for() ? 1 : num_threads();
+  const size_t parts = std::min(threads, s.n);
+  float* lanes = thread_scratch<kWeightGradPartials>(std::max<size_t>(parts, 1) * size);
+  std::fill(lanes, lanes + std::max<size_t>(parts, 1) * size, 0.0f);
+  if (parts <= 1 || (s.n % parts != 0 && s.n < 4 * parts)) {
+    // Image by image, the threads sharing each: they pad it together, then take (block, channel) pairs, whose
+    // partial sums do not overlap.
+    float* padded = thread_scratch<kIm2col>(s.c * p.padded_plane);
+    for (size_t img = 0; img < s.n; img++) {
+      parallel_ranges(s.c, 1, [&](size_t c0, size_t c1) { pad_image(p, x + img * in_image, padded, c0, c1); });
+      parallel_ranges(pairs, 1, [&](size_t q0, size_t q1) {
+        weight_grad_pairs(k, p, dy + img * out_image, padded, lanes, q0, q1);
+      });
+    }
+    reduce_lanes(k, p, lanes, 1, dw);
+    return;
+  }
+  // Whole images per thread, each into its own partial sums; the parts are added in a fixed order.
+  parallel_for(parts, [&](size_t t) {
+    float* padded = thread_scratch<kIm2col>(s.c * p.padded_plane);
+    for (size_t img = s.n * t / parts; img < s.n * (t + 1) / parts; img++) {
+      pad_image(p, x + img * in_image, padded, 0, s.c);
+      weight_grad_pairs(k, p, dy + img * out_image, padded, lanes + t * size, 0, pairs);
+    }
+  });
+  reduce_lanes(k, p, lanes, parts, dw);
+}
+
+}  // namespace resnet

@@ -1,0 +1,68 @@
+// Direct 3×3 stride-1 convolution for the layers im2col serves worst: few channels (CIFAR ResNets' 16 and 32), where
+// each im2col element feeds only OC multiply-adds and unfolding plus packing costs more than the products. The input
+// image is copied once into a zero-bordered buffer; a register tile of OCB output channels × two vectors of output
+// pixels then sums C·9 shifted input vectors against broadcast weights, with no im2col and no packing of the input.
+// The backward pass w.r.t. the input is the same convolution of dy with the weights flipped and transposed.
+#pragma once
+
+#include <cstddef>
+
+#include "conv.h"
+
+namespace resnet {
+
+// Two output vectors of one tile: where each reads the padded input (channel 0, tap (0, 0)), where it writes y and
+// reads the residual (channel 0 of the block), and how many of its lanes are real pixels (0: none, skip it).
+struct DirectTile {
+  const float* in[2];
+  float* out[2];
+  const float* residual[2];
+  size_t valid[2];
+};
+
+// out[i][v][l] = act(Σ_c Σ_tap w[c][tap][i] · in[v][c·in_channel_stride + ky·in_row_stride + kx + l]
+//                    + (bias[i] + residual[v][i·out_channel_stride + l])) for i < ocs, l < valid[v].
+using DirectTileFn = void (*)(size_t channels, const float* w, size_t in_channel_stride, size_t in_row_stride,
+                              const DirectTile& tile, size_t out_channel_stride, size_t ocs, const float* bias,
+                              bool relu);
+
+#if defined(RESNET_HAVE_AVX512)
+void direct3x3_tile_8x2x16_avx512(size_t channels, const float* w, size_t in_channel_stride, size_t in_row_stride,
+                                  const DirectTile& tile, size_t out_channel_stride, size_t ocs, const float* bias,
+                                  bool relu);
+#endif
+#if defined(RESNET_HAVE_AVX2_FMA)
+void direct3x3_tile_6x2x8_avx2_fma(size_t channels, const float* w, size_t in_channel_stride, size_t in_row_stride,
+                                   const DirectTile& tile, size_t out_channel_stride, size_t ocs, const float* bias,
+                                   bool relu);
+#endif
+
+// The weight gradient, one output-channel block, input channel and kernel row at a time, over one image, kept as
+// per-lane partial sums (reduced once, after the last image): lanes[i][kx][l] += Σ_oy Σ_ox≡l dy[i][oy][ox] ·
+// in[oy·in_row_stride + ox + kx], for i < OCB, where `dy` holds the block's channel planes (h×w each, `dy_plane`
+// apart; blocks past ocs repeat channel 0) and `in` is the padded input at (channel, ky, column 0).
+using DirectWeightGradFn = void (*)(const float* dy, size_t dy_plane, size_t ocs, size_t h, size_t w,
+                                    const float* in, size_t in_row_stride, float* lanes);
+
+#if defined(RESNET_HAVE_AVX512)
+void direct3x3_dw_8x3_avx512(const float* dy, size_t dy_plane, size_t ocs, size_t h, size_t w, const float* in,
+                             size_t in_row_stride, float* lanes);
+#endif
+#if defined(RESNET_HAVE_AVX2_FMA)
+void direct3x3_dw_4x3_avx2_fma(const float* dy, size_t dy_plane, size_t ocs, size_t h, size_t w, const float* in,
+                               size_t in_row_stride, float* lanes);
+#endif
+
+// 3×3, stride 1, padding 1, no dilation or groups, fewer than 64 input or output channels (Winograd takes the
+// rest), on a CPU with a vector tile kernel.
+bool direct_eligible(const ConvShape& s);
+
+size_t direct_packed_weight_size(const ConvShape& s);
+void direct_pack_weight(const ConvShape& s, const float* w, float* packed);
+void direct_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& ep, float* y);
+void direct_forward_packed(const ConvShape& s, const float* x, const float* packed_w, const ConvEpilogue& ep,
+                           float* y);
+void direct_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx);
+void direct_backward_weight(const ConvShape& s, const float* dy, const float* x, float* dw);
+
+}  // namespace resnet

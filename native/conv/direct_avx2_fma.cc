@@ -1,0 +1,111 @@
+// The AVX2 direct 3×3 tile (direct.h): 6 output channels × 2 vectors of 8 pixels, 12 ymm accumulators + 2 input
+// vectors + 1 broadcast = 15 of 16 registers. Compiled with -mavx2 -mfma; as in ukernel_avx2_fma.cc, nothing here
+// may be inline code shared with baseline files.
+#include "direct.h"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+
+namespace resnet {
+
+void direct3x3_tile_6x2x8_avx2_fma(size_t channels, const float* w, size_t in_channel_stride, size_t in_row_stride,
+                                   const DirectTile& tile, size_t out_channel_stride, size_t ocs, const float* bias,
+                                   bool relu) {
+  __m256 acc[6][2];
+  for (size_t i = 0; i < 6; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  const float* in0 = tile.in[0];
+  const float* in1 = tile.in[1];
+  for (size_t c = 0; c < channels; c++) {
+#pragma GCC unroll 3
+    for (size_t ky = 0; ky < 3; ky++) {
+#pragma GCC unroll 3
+      for (size_t kx = 0; kx < 3; kx++) {
+        const size_t at = ky * in_row_stride + kx;
+        const __m256 x0 = _mm256_loadu_ps(in0 + at);
+        const __m256 x1 = _mm256_loadu_ps(in1 + at);
+#pragma GCC unroll 6
+        for (size_t i = 0; i < 6; i++) {
+          const __m256 a = _mm256_broadcast_ss(w + i);
+          acc[i][0] = _mm256_fmadd_ps(a, x0, acc[i][0]);
+          acc[i][1] = _mm256_fmadd_ps(a, x1, acc[i][1]);
+        }
+        w += 6;
+      }
+    }
+    in0 += in_channel_stride;
+    in1 += in_channel_stride;
+  }
+  // Partial vectors go through a spilled row: AVX2 has no masked float store that is cheap and exact here.
+  const __m256 zero = _mm256_setzero_ps();
+  for (size_t v = 0; v < 2; v++) {
+    const size_t valid = tile.valid[v];
+    if (valid == 0) continue;
+    for (size_t i = 0; i < ocs; i++) {
+      __m256 r = acc[i][v];
+      float* out = tile.out[v] + i * out_channel_stride;
+      const float* res = tile.residual[v] ? tile.residual[v] + i * out_channel_stride : nullptr;
+      if (valid == 8) {
+        if (bias || res) {
+          __m256 t = bias ? _mm256_set1_ps(bias[i]) : zero;
+          if (res) t = _mm256_add_ps(t, _mm256_loadu_ps(res));
+          r = _mm256_add_ps(r, t);
+        }
+        if (relu) r = _mm256_max_ps(zero, r);  // max(0, NaN) is NaN
+        _mm256_storeu_ps(out, r);
+        continue;
+      }
+      alignas(32) float row[8];
+      _mm256_store_ps(row, r);
+      for (size_t l = 0; l < valid; l++) {
+        float value = row[l];
+        if (bias || res) value += (bias ? bias[i] : 0.0f) + (res ? res[l] : 0.0f);
+        out[l] = relu && value < 0.0f ? 0.0f : value;
+      }
+    }
+  }
+}
+
+// 4 output channels × 3 taps = 12 ymm accumulators + 3 input vectors + 1 dy vector. Partial vectors at a row's end
+// load dy through a zero-filled copy, so the input there (the next row) adds nothing.
+void direct3x3_dw_4x3_avx2_fma(const float* dy, size_t dy_plane, size_t ocs, size_t h, size_t w, const float* in,
+                               size_t in_row_stride, float* lanes) {
+  const float* rows[4];
+  for (size_t i = 0; i < 4; i++) rows[i] = dy + (i < ocs ? i : 0) * dy_plane;
+  __m256 acc[4][3];
+  for (size_t i = 0; i < 4; i++) acc[i][0] = acc[i][1] = acc[i][2] = _mm256_setzero_ps();
+  for (size_t oy = 0; oy < h; oy++) {
+    const float* x = in + oy * in_row_stride;
+    for (size_t ox = 0; ox < w; ox += 8) {
+      const size_t valid = w - ox < 8 ? w - ox : 8;
+      const __m256 x0 = _mm256_loadu_ps(x + ox);
+      const __m256 x1 = _mm256_loadu_ps(x + ox + 1);
+      const __m256 x2 = _mm256_loadu_ps(x + ox + 2);
+#pragma GCC unroll 4
+      for (size_t i = 0; i < 4; i++) {
+        const float* src = rows[i] + oy * w + ox;
+        __m256 d;
+        if (valid == 8) {
+          d = _mm256_loadu_ps(src);
+        } else {
+          alignas(32) float part[8] = {};
+          for (size_t l = 0; l < valid; l++) part[l] = src[l];
+          d = _mm256_load_ps(part);
+        }
+        acc[i][0] = _mm256_fmadd_ps(d, x0, acc[i][0]);
+        acc[i][1] = _mm256_fmadd_ps(d, x1, acc[i][1]);
+        acc[i][2] = _mm256_fmadd_ps(d, x2, acc[i][2]);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (size_t i = 0; i < 4; i++) {
+#pragma GCC unroll 3
+    for (size_t kx = 0; kx < 3; kx++) {
+      float* out = lanes + (i * 3 + kx) * 8;
+      _mm256_storeu_ps(out, _mm256_add_ps(_mm256_loadu_ps(out), acc[i][kx]));
+    }
+  }
+}
+
+}  // namespace resnet
+#endif

@@ -1,0 +1,91 @@
+// The AVX-512 direct 3×3 tile (direct.h): 8 output channels × 2 vectors of 16 pixels, 16 zmm accumulators. Each
+// (channel, tap) step is 2 unaligned loads, 8 broadcasts and 16 FMAs, like the GEMM microkernel's k step.
+// Compiled with -mavx512f -mfma; as in ukernel_avx512.cc, nothing here may be inline code shared with baseline files.
+#include "direct.h"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+namespace resnet {
+
+void direct3x3_tile_8x2x16_avx512(size_t channels, const float* w, size_t in_channel_stride, size_t in_row_stride,
+                                  const DirectTile& tile, size_t out_channel_stride, size_t ocs, const float* bias,
+                                  bool relu) {
+  __m512 acc[8][2];
+  for (size_t i = 0; i < 8; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  const float* in0 = tile.in[0];
+  const float* in1 = tile.in[1];
+  for (size_t c = 0; c < channels; c++) {
+#pragma GCC unroll 3
+    for (size_t ky = 0; ky < 3; ky++) {
+#pragma GCC unroll 3
+      for (size_t kx = 0; kx < 3; kx++) {
+        const size_t at = ky * in_row_stride + kx;
+        const __m512 x0 = _mm512_loadu_ps(in0 + at);
+        const __m512 x1 = _mm512_loadu_ps(in1 + at);
+#pragma GCC unroll 8
+        for (size_t i = 0; i < 8; i++) {
+          const __m512 a = _mm512_set1_ps(w[i]);
+          acc[i][0] = _mm512_fmadd_ps(a, x0, acc[i][0]);
+          acc[i][1] = _mm512_fmadd_ps(a, x1, acc[i][1]);
+        }
+        w += 8;
+      }
+    }
+    in0 += in_channel_stride;
+    in1 += in_channel_stride;
+  }
+  const __m512 zero = _mm512_setzero_ps();
+  for (size_t v = 0; v < 2; v++) {
+    if (tile.valid[v] == 0) continue;
+    const __mmask16 mask = tile.valid[v] >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << tile.valid[v]) - 1);
+    for (size_t i = 0; i < ocs; i++) {
+      __m512 r = acc[i][v];
+      if (bias || tile.residual[v]) {  // C + (bias + residual), as the GEMM epilogue adds them
+        __m512 t = bias ? _mm512_set1_ps(bias[i]) : zero;
+        if (tile.residual[v]) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(mask, tile.residual[v] + i * out_channel_stride));
+        r = _mm512_add_ps(r, t);
+      }
+      if (relu) r = _mm512_maskz_max_ps(0xFFFF, zero, r);  // max(0, NaN) is NaN
+      _mm512_mask_storeu_ps(tile.out[v] + i * out_channel_stride, mask, r);
+    }
+  }
+}
+
+// 8 output channels × 3 taps = 24 zmm accumulators; per vector of 16 pixels, 3 input loads and 8 masked dy loads
+// feed 24 FMAs. Lanes past the row's end load dy as zero, so the input there (the next row) adds nothing. The
+// accumulators go to `lanes` with constant indices only: a runtime index would keep them in memory.
+void direct3x3_dw_8x3_avx512(const float* dy, size_t dy_plane, size_t ocs, size_t h, size_t w, const float* in,
+                             size_t in_row_stride, float* lanes) {
+  const float* rows[8];
+  for (size_t i = 0; i < 8; i++) rows[i] = dy + (i < ocs ? i : 0) * dy_plane;
+  __m512 acc[8][3];
+  for (size_t i = 0; i < 8; i++) acc[i][0] = acc[i][1] = acc[i][2] = _mm512_setzero_ps();
+  for (size_t oy = 0; oy < h; oy++) {
+    const float* x = in + oy * in_row_stride;
+    for (size_t ox = 0; ox < w; ox += 16) {
+      const __mmask16 mask = w - ox >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (w - ox)) - 1);
+      const __m512 x0 = _mm512_loadu_ps(x + ox);
+      const __m512 x1 = _mm512_loadu_ps(x + ox + 1);
+      const __m512 x2 = _mm512_loadu_ps(x + ox + 2);
+#pragma GCC unroll 8
+      for (size_t i = 0; i < 8; i++) {
+        const __m512 d = _mm512_maskz_loadu_ps(mask, rows[i] + oy * w + ox);
+        acc[i][0] = _mm512_fmadd_ps(d, x0, acc[i][0]);
+        acc[i][1] = _mm512_fmadd_ps(d, x1, acc[i][1]);
+        acc[i][2] = _mm512_fmadd_ps(d, x2, acc[i][2]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (size_t i = 0; i < 8; i++) {
+#pragma GCC unroll 3
+    for (size_t kx = 0; kx < 3; kx++) {
+      float* out = lanes + (i * 3 + kx) * 16;
+      _mm512_storeu_ps(out, _mm512_add_ps(_mm512_loadu_ps(out), acc[i][kx]));
+    }
+  }
+}
+
+}  // namespace resnet
+#endif
