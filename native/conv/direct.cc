@@ -25,7 +25,7 @@ const DirectKernel* select() {
   switch (kernel_isa()) {
 #if defined(RESNET_HAVE_AVX512)
     case Isa::kAvx512: {
-      static const DirectKernel k{8, 16, direct3x3_tile_8x2x16_avx512, 8, direct3x3_dw_8x3_avx512};
+      static const DirectKernel k{8, 16, direct3x3_tile_8x2x16_avx512, 6, direct3x3_dw_6x3_avx512};
       return &k;
     }
 #endif
@@ -164,15 +164,17 @@ size_t lane_sums_size(const DirectKernel& k, const Plan& p) {
   return ceil_div(p.out_channels, k.dw_ocb) * p.in_channels * 3 * k.dw_ocb * 3 * k.lanes;
 }
 
-// One padded image's contribution, for the (block, input channel) pairs [q0, q1) (disjoint parts of `lanes`).
-void weight_grad_pairs(const DirectKernel& k, const Plan& p, const float* dy, const float* padded, float* lanes,
-                       size_t q0, size_t q1) {
+// `images` padded images' contribution (dy and padded images `out_image` and `in_channels·padded_plane` apart), for
+// the (block, input channel) pairs [q0, q1) (disjoint parts of `lanes`).
+void weight_grad_pairs(const DirectKernel& k, const Plan& p, size_t images, const float* dy, const float* padded,
+                       float* lanes, size_t q0, size_t q1) {
   const size_t plane = p.h * p.w, row_sums = k.dw_ocb * 3 * k.lanes;
   for (size_t q = q0; q < q1; q++) {
     const size_t b = q / p.in_channels, c = q % p.in_channels, oc0 = b * k.dw_ocb;
     const size_t ocs = std::min(k.dw_ocb, p.out_channels - oc0);
     for (size_t ky = 0; ky < 3; ky++) {
-      k.dw(dy + oc0 * plane, plane, ocs, p.h, p.w, padded + c * p.padded_plane + ky * p.padded_w, p.padded_w,
+      k.dw(images, dy + oc0 * plane, p.out_channels * plane, plane, ocs, p.h, p.w,
+           padded + c * p.padded_plane + ky * p.padded_w, p.in_channels * p.padded_plane, p.padded_w,
            lanes + (q * 3 + ky) * row_sums);
     }
   }
@@ -234,18 +236,26 @@ void direct_backward_weight(const ConvShape& s, const float* dy, const float* x,
   const Plan p(s.n, s.c, s.oc, s.h, s.w, k.lanes);
   const size_t in_image = s.c * s.h * s.w, out_image = s.oc * s.h * s.w, size = lane_sums_size(k, p);
   const size_t pairs = ceil_div(s.oc, k.dw_ocb) * s.c;
+  // Images are taken a group at a time, so that each kernel call runs over some 512 output pixels: for small
+  // images (14×14, 7×7) the per-call cost of adding 24 vectors to `lanes` would otherwise rival the products.
+  const size_t group = std::min<size_t>(8, std::max<size_t>(1, 512 / (s.h * s.w)));
+  const size_t padded_group = group * s.c * p.padded_plane;
   const size_t threads = in_parallel_for() ? 1 : num_threads();
   const size_t parts = std::min(threads, s.n);
   float* lanes = thread_scratch<kWeightGradPartials>(std::max<size_t>(parts, 1) * size);
   std::fill(lanes, lanes + std::max<size_t>(parts, 1) * size, 0.0f);
+  auto pad_images = [&](size_t img0, size_t images, float* padded, size_t c0, size_t c1) {
+    for (size_t i = 0; i < images; i++) pad_image(p, x + (img0 + i) * in_image, padded + i * s.c * p.padded_plane, c0, c1);
+  };
   if (parts <= 1 || (s.n % parts != 0 && s.n < 4 * parts)) {
-    // Image by image, the threads sharing each: they pad it together, then take (block, channel) pairs, whose
+    // A group at a time, the threads sharing each: they pad it together, then take (block, channel) pairs, whose
     // partial sums do not overlap.
-    float* padded = thread_scratch<kIm2col>(s.c * p.padded_plane);
-    for (size_t img = 0; img < s.n; img++) {
-      parallel_ranges(s.c, 1, [&](size_t c0, size_t c1) { pad_image(p, x + img * in_image, padded, c0, c1); });
+    float* padded = thread_scratch<kIm2col>(padded_group);
+    for (size_t img = 0; img < s.n; img += group) {
+      const size_t images = std::min(group, s.n - img);
+      parallel_ranges(s.c, 1, [&](size_t c0, size_t c1) { pad_images(img, images, padded, c0, c1); });
       parallel_ranges(pairs, 1, [&](size_t q0, size_t q1) {
-        weight_grad_pairs(k, p, dy + img * out_image, padded, lanes, q0, q1);
+        weight_grad_pairs(k, p, images, dy + img * out_image, padded, lanes, q0, q1);
       });
     }
     reduce_lanes(k, p, lanes, 1, dw);
@@ -253,10 +263,12 @@ void direct_backward_weight(const ConvShape& s, const float* dy, const float* x,
   }
   // Whole images per thread, each into its own partial sums; the parts are added in a fixed order.
   parallel_for(parts, [&](size_t t) {
-    float* padded = thread_scratch<kIm2col>(s.c * p.padded_plane);
-    for (size_t img = s.n * t / parts; img < s.n * (t + 1) / parts; img++) {
-      pad_image(p, x + img * in_image, padded, 0, s.c);
-      weight_grad_pairs(k, p, dy + img * out_image, padded, lanes + t * size, 0, pairs);
+    float* padded = thread_scratch<kIm2col>(padded_group);
+    const size_t end = s.n * (t + 1) / parts;
+    for (size_t img = s.n * t / parts; img < end; img += group) {
+      const size_t images = std::min(group, end - img);
+      pad_images(img, images, padded, 0, s.c);
+      weight_grad_pairs(k, p, images, dy + img * out_image, padded, lanes + t * size, 0, pairs);
     }
   });
   reduce_lanes(k, p, lanes, parts, dw);

@@ -37,20 +37,23 @@ void direct3x3_tile_6x2x8_avx2_fma(size_t channels, const float* w, size_t in_ch
                                    bool relu);
 #endif
 
-// The weight gradient, one output-channel block, input channel and kernel row at a time, over one image, kept as
-// per-lane partial sums (reduced once, after the last image): lanes[i][kx][l] += Σ_oy Σ_ox≡l dy[i][oy][ox] ·
+// The weight gradient, one output-channel block, input channel and kernel row at a time, over `images` images,
+// kept as per-lane partial sums (reduced once, at the end): lanes[i][kx][l] += Σ_image Σ_oy Σ_ox≡l dy[i][oy][ox] ·
 // in[oy·in_row_stride + ox + kx], for i < OCB, where `dy` holds the block's channel planes (h×w each, `dy_plane`
-// apart; blocks past ocs repeat channel 0) and `in` is the padded input at (channel, ky, column 0).
-using DirectWeightGradFn = void (*)(const float* dy, size_t dy_plane, size_t ocs, size_t h, size_t w,
-                                    const float* in, size_t in_row_stride, float* lanes);
+// apart, images `dy_image` apart; blocks past ocs repeat channel 0) and `in` is the padded input at (channel, ky,
+// column 0), images `in_image` apart.
+using DirectWeightGradFn = void (*)(size_t images, const float* dy, size_t dy_image, size_t dy_plane, size_t ocs,
+                                    size_t h, size_t w, const float* in, size_t in_image, size_t in_row_stride,
+                                    float* lanes);
 
 #if defined(RESNET_HAVE_AVX512)
-void direct3x3_dw_8x3_avx512(const float* dy, size_t dy_plane, size_t ocs, size_t h, size_t w, const float* in,
-                             size_t in_row_stride, float* lanes);
+void direct3x3_dw_6x3_avx512(size_t images, const float* dy, size_t dy_image, size_t dy_plane, size_t ocs, size_t h,
+                             size_t w, const float* in, size_t in_image, size_t in_row_stride, float* lanes);
 #endif
 #if defined(RESNET_HAVE_AVX2_FMA)
-void direct3x3_dw_4x3_avx2_fma(const float* dy, size_t dy_plane, size_t ocs, size_t h, size_t w, const float* in,
-                               size_t in_row_stride, float* lanes);
+void direct3x3_dw_4x3_avx2_fma(size_t images, const float* dy, size_t dy_image, size_t dy_plane, size_t ocs,
+                               size_t h, size_t w, const float* in, size_t in_image, size_t in_row_stride,
+                               float* lanes);
 #endif
 
 // 3×3, stride 1, padding 1, no dilation or groups, fewer than 64 input or output channels (Winograd takes the

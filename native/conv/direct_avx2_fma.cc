@@ -67,33 +67,38 @@ void direct3x3_tile_6x2x8_avx2_fma(size_t channels, const float* w, size_t in_ch
 
 // 4 output channels × 3 taps = 12 ymm accumulators + 3 input vectors + 1 dy vector. Partial vectors at a row's end
 // load dy through a zero-filled copy, so the input there (the next row) adds nothing.
-void direct3x3_dw_4x3_avx2_fma(const float* dy, size_t dy_plane, size_t ocs, size_t h, size_t w, const float* in,
-                               size_t in_row_stride, float* lanes) {
+void direct3x3_dw_4x3_avx2_fma(size_t images, const float* dy, size_t dy_image, size_t dy_plane, size_t ocs,
+                               size_t h, size_t w, const float* in, size_t in_image, size_t in_row_stride,
+                               float* lanes) {
   const float* rows[4];
   for (size_t i = 0; i < 4; i++) rows[i] = dy + (i < ocs ? i : 0) * dy_plane;
   __m256 acc[4][3];
   for (size_t i = 0; i < 4; i++) acc[i][0] = acc[i][1] = acc[i][2] = _mm256_setzero_ps();
-  for (size_t oy = 0; oy < h; oy++) {
-    const float* x = in + oy * in_row_stride;
-    for (size_t ox = 0; ox < w; ox += 8) {
-      const size_t valid = w - ox < 8 ? w - ox : 8;
-      const __m256 x0 = _mm256_loadu_ps(x + ox);
-      const __m256 x1 = _mm256_loadu_ps(x + ox + 1);
-      const __m256 x2 = _mm256_loadu_ps(x + ox + 2);
+  // Loops by pointer bumps: a division per row, on rows of a few vectors, cost more than the row's FMAs.
+  for (size_t img = 0; img < images; img++) {
+    const float* x = in + img * in_image;
+    size_t at = img * dy_image;
+    for (size_t oy = 0; oy < h; oy++, x += in_row_stride, at += w) {
+      for (size_t ox = 0; ox < w; ox += 8) {
+        const size_t valid = w - ox < 8 ? w - ox : 8;
+        const __m256 x0 = _mm256_loadu_ps(x + ox);
+        const __m256 x1 = _mm256_loadu_ps(x + ox + 1);
+        const __m256 x2 = _mm256_loadu_ps(x + ox + 2);
 #pragma GCC unroll 4
-      for (size_t i = 0; i < 4; i++) {
-        const float* src = rows[i] + oy * w + ox;
-        __m256 d;
-        if (valid == 8) {
-          d = _mm256_loadu_ps(src);
-        } else {
-          alignas(32) float part[8] = {};
-          for (size_t l = 0; l < valid; l++) part[l] = src[l];
-          d = _mm256_load_ps(part);
+        for (size_t i = 0; i < 4; i++) {
+          const float* src = rows[i] + at + ox;
+          __m256 d;
+          if (valid == 8) {
+            d = _mm256_loadu_ps(src);
+          } else {
+            alignas(32) float part[8] = {};
+            for (size_t l = 0; l < valid; l++) part[l] = src[l];
+            d = _mm256_load_ps(part);
+          }
+          acc[i][0] = _mm256_fmadd_ps(d, x0, acc[i][0]);
+          acc[i][1] = _mm256_fmadd_ps(d, x1, acc[i][1]);
+          acc[i][2] = _mm256_fmadd_ps(d, x2, acc[i][2]);
         }
-        acc[i][0] = _mm256_fmadd_ps(d, x0, acc[i][0]);
-        acc[i][1] = _mm256_fmadd_ps(d, x1, acc[i][1]);
-        acc[i][2] = _mm256_fmadd_ps(d, x2, acc[i][2]);
       }
     }
   }

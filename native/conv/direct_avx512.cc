@@ -52,33 +52,41 @@ void direct3x3_tile_8x2x16_avx512(size_t channels, const float* w, size_t in_cha
   }
 }
 
-// 8 output channels × 3 taps = 24 zmm accumulators; per vector of 16 pixels, 3 input loads and 8 masked dy loads
-// feed 24 FMAs. Lanes past the row's end load dy as zero, so the input there (the next row) adds nothing. The
+// 6 output channels × 3 taps = 18 zmm accumulators; per vector of 16 pixels, 3 input loads and 6 masked dy loads
+// feed 18 FMAs (with 8 channels GCC spilled an input vector to the stack every step, 25% slower). Lanes past the row's end load dy as zero, so the input there (the next row) adds nothing. The
 // accumulators go to `lanes` with constant indices only: a runtime index would keep them in memory.
-void direct3x3_dw_8x3_avx512(const float* dy, size_t dy_plane, size_t ocs, size_t h, size_t w, const float* in,
-                             size_t in_row_stride, float* lanes) {
-  const float* rows[8];
-  for (size_t i = 0; i < 8; i++) rows[i] = dy + (i < ocs ? i : 0) * dy_plane;
-  __m512 acc[8][3];
-  for (size_t i = 0; i < 8; i++) acc[i][0] = acc[i][1] = acc[i][2] = _mm512_setzero_ps();
-  for (size_t oy = 0; oy < h; oy++) {
-    const float* x = in + oy * in_row_stride;
-    for (size_t ox = 0; ox < w; ox += 16) {
-      const __mmask16 mask = w - ox >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (w - ox)) - 1);
-      const __m512 x0 = _mm512_loadu_ps(x + ox);
-      const __m512 x1 = _mm512_loadu_ps(x + ox + 1);
-      const __m512 x2 = _mm512_loadu_ps(x + ox + 2);
-#pragma GCC unroll 8
-      for (size_t i = 0; i < 8; i++) {
-        const __m512 d = _mm512_maskz_loadu_ps(mask, rows[i] + oy * w + ox);
-        acc[i][0] = _mm512_fmadd_ps(d, x0, acc[i][0]);
-        acc[i][1] = _mm512_fmadd_ps(d, x1, acc[i][1]);
-        acc[i][2] = _mm512_fmadd_ps(d, x2, acc[i][2]);
+void direct3x3_dw_6x3_avx512(size_t images, const float* dy, size_t dy_image, size_t dy_plane, size_t ocs, size_t h,
+                             size_t w, const float* in, size_t in_image, size_t in_row_stride, float* lanes) {
+  const float* rows[6];
+  for (size_t i = 0; i < 6; i++) rows[i] = dy + (i < ocs ? i : 0) * dy_plane;
+  __m512 acc[6][3];
+  for (size_t i = 0; i < 6; i++) acc[i][0] = acc[i][1] = acc[i][2] = _mm512_setzero_ps();
+  // Masks: whole vectors, then the one at each row's end. Loops by pointer bumps: a division per row, on rows of one
+  // or two vectors, cost more than the row's FMAs.
+  const size_t tail = w % 16;
+  const __mmask16 tail_mask = tail ? static_cast<__mmask16>((1u << tail) - 1) : 0xFFFF;
+  const size_t full = w - tail;
+  for (size_t img = 0; img < images; img++) {
+    const float* x = in + img * in_image;
+    size_t at = img * dy_image;
+    for (size_t oy = 0; oy < h; oy++, x += in_row_stride, at += w) {
+      for (size_t ox = 0; ox < w; ox += 16) {
+        const __mmask16 mask = ox < full ? 0xFFFF : tail_mask;
+        const __m512 x0 = _mm512_loadu_ps(x + ox);
+        const __m512 x1 = _mm512_loadu_ps(x + ox + 1);
+        const __m512 x2 = _mm512_loadu_ps(x + ox + 2);
+#pragma GCC unroll 6
+        for (size_t i = 0; i < 6; i++) {
+          const __m512 d = _mm512_maskz_loadu_ps(mask, rows[i] + at + ox);
+          acc[i][0] = _mm512_fmadd_ps(d, x0, acc[i][0]);
+          acc[i][1] = _mm512_fmadd_ps(d, x1, acc[i][1]);
+          acc[i][2] = _mm512_fmadd_ps(d, x2, acc[i][2]);
+        }
       }
     }
   }
-#pragma GCC unroll 8
-  for (size_t i = 0; i < 8; i++) {
+#pragma GCC unroll 6
+  for (size_t i = 0; i < 6; i++) {
 #pragma GCC unroll 3
     for (size_t kx = 0; kx < 3; kx++) {
       float* out = lanes + (i * 3 + kx) * 16;
