@@ -4,10 +4,10 @@
 // GEMM to each finished tile. When there are enough pairs to keep every thread busy, threads take whole pairs (each
 // with its own col buffer and a serial GEMM, no synchronisation); otherwise the pairs run one after another and the
 // threads share each im2col, GEMM and col2im. 3×3 stride-1 padding-1 convolutions with 64+ channels go to Winograd
-// F(2×2, 3×3) instead (winograd.cc): the forward pass (packed weights always, per-call weights from 64 output tiles
-// up) and the backward pass w.r.t. the input; the weight gradient stays im2col + GEMM. The other 3×3 stride-1
-// padding-1 convolutions (fewer channels, as in CIFAR ResNets) run direct, with no im2col (direct.cc), in all three
-// passes, on CPUs with AVX2 or AVX-512.
+// instead (winograd.cc): F(4×4, 3×3), or F(2×2, 3×3) when there are few tiles, for the forward pass (packed weights
+// always, per-call weights from 64 output tiles up) and the backward pass w.r.t. the input; F(2×2, 3×3) for the
+// weight gradient. The other 3×3 stride-1 padding-1 convolutions (fewer channels, as in CIFAR ResNets) run direct,
+// with no im2col (direct.cc), in all three passes, on CPUs with AVX2 or AVX-512.
 #include <algorithm>
 
 #include "../gemm/sgemm.h"
@@ -73,6 +73,11 @@ size_t conv2d_packed_weight_size(const ConvShape& s) {
   return sgemm_packed_a_size(s.ocg(), s.k()) * s.groups;
 }
 
+bool conv2d_packed_weight_size_ok(const ConvShape& s, size_t size) {
+  if (winograd_eligible(s)) return winograd_packed_size_ok(s, size);
+  return size == conv2d_packed_weight_size(s);
+}
+
 void conv2d_pack_weight(const ConvShape& s, const float* w, float* packed) {
   if (winograd_eligible(s)) {
     winograd_pack_weight(s, w, packed);
@@ -135,10 +140,10 @@ void conv2d_forward(const ConvShape& s, const float* x, const float* w, const Co
   gemm_forward_packed(s, x, pack_weights(s, w, false, w_stride), ep, y);
 }
 
-void conv2d_forward_packed(const ConvShape& s, const float* x, const float* packed_w, const ConvEpilogue& ep,
-                           float* y) {
+void conv2d_forward_packed(const ConvShape& s, const float* x, const float* packed_w, size_t packed_size,
+                           const ConvEpilogue& ep, float* y) {
   if (winograd_eligible(s)) {
-    winograd_forward_packed(s, x, packed_w, ep, y);
+    winograd_forward_packed(s, x, packed_w, packed_size, ep, y);
   } else if (direct_eligible(s)) {
     direct_forward_packed(s, x, packed_w, ep, y);
   } else {

@@ -29,12 +29,15 @@ struct ConvEpilogue {
 };
 
 void conv2d_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& epilogue, float* y);
-// The weights in the layout the forward GEMMs read (each group's W_g packed for the microkernel chosen at load), for
-// callers that run the same weights many times (inference): packing then costs nothing per call.
+// The weights in the layout the forward pass reads (packed GEMM operands, Winograd-transformed or in the direct
+// kernel's tiles), for callers that run the same weights many times (inference): packing then costs nothing per call.
+// The layout is tuned to s's input size but valid for any other; the packed array's size tells conv2d_forward_packed
+// which layout it holds.
 size_t conv2d_packed_weight_size(const ConvShape& s);
+bool conv2d_packed_weight_size_ok(const ConvShape& s, size_t size);
 void conv2d_pack_weight(const ConvShape& s, const float* w, float* packed);
-void conv2d_forward_packed(const ConvShape& s, const float* x, const float* packed_w, const ConvEpilogue& epilogue,
-                           float* y);
+void conv2d_forward_packed(const ConvShape& s, const float* x, const float* packed_w, size_t packed_size,
+                           const ConvEpilogue& epilogue, float* y);
 // dx (overwritten) = the gradient of conv(x, w) w.r.t. x for output gradient dy.
 void conv2d_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx);
 // dw (overwritten) = Σ over the batch of dy · colᵀ, per group.

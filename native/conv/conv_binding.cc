@@ -101,7 +101,7 @@ Napi::Value Conv2dPackedBinding(const Napi::CallbackInfo& info) {
   const Float32Span y = arg_float32_array(info, 6, fn, "y");
   expect_length(env, x.length, input_size(s), fn, "x");
   // Exact length: a packing made for another geometry (or another ISA's kernel) must not be read.
-  if (packed.length != conv2d_packed_weight_size(s)) {
+  if (!conv2d_packed_weight_size_ok(s, packed.length)) {
     throw Napi::RangeError::New(env, std::string(fn) + ": packedW has " + std::to_string(packed.length) +
                                          " elements; pack it with packConv2dWeight for this geometry (" +
                                          std::to_string(conv2d_packed_weight_size(s)) + ")");
@@ -109,7 +109,7 @@ Napi::Value Conv2dPackedBinding(const Napi::CallbackInfo& info) {
   if (bias.data) expect_length(env, bias.length, s.oc, fn, "bias");
   if (residual.data) expect_length(env, residual.length, output_size(s), fn, "residual");
   expect_length(env, y.length, output_size(s), fn, "y");
-  conv2d_forward_packed(s, x.data, packed.data, {bias.data, residual.data, relu}, y.data);
+  conv2d_forward_packed(s, x.data, packed.data, packed.length, {bias.data, residual.data, relu}, y.data);
   return env.Undefined();
 }
 

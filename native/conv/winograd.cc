@@ -1,8 +1,11 @@
-// Winograd F(2×2, 3×3) (Lavin & Gray 2015): U = G·g·Gᵀ per (oc, c) once at packing, V = Bᵀ·d·B per 4×4 input tile
-// (stride 2, padding 1), M[ξ] = U[ξ]·V[ξ] as 16 GEMMs over a chunk of tiles of the whole batch, y = Aᵀ·M·A per tile
-// with bias, residual and ReLU. Chunks of tiles go to the threads (each with its own V and M, serial GEMMs) when there
-// are enough of them; otherwise the GEMMs themselves are threaded. The transforms loop over consecutive tiles, which
-// the compiler vectorises.
+// Winograd convolution (Lavin & Gray 2015) for 3×3 stride-1 padding-1 layers. The forward pass (and so the input
+// gradient, which is a forward pass) uses F(4×4, 3×3): U = G·g·Gᵀ per (oc, c) once at packing, V = Bᵀ·d·B per 6×6
+// input tile (stride 4, padding 1), M[ξ] = U[ξ]·V[ξ] as 36 GEMMs over a chunk of tiles of the whole batch, y = Aᵀ·M·A
+// per tile with bias, residual and ReLU: 4× fewer multiplies than direct, against F(2×2, 3×3)'s 2.25×, and 36 rather
+// than 64 transformed values per 16 outputs. The weight gradient keeps F(2×2, 3×3) (its transforms are the adjoints
+// written below). Chunks of tiles go to the threads (each with its own V and M, serial GEMMs) when there are enough of
+// them; otherwise the GEMMs themselves are threaded. The transforms loop over consecutive tiles, which the compiler
+// vectorises.
 #include "winograd.h"
 
 #include <algorithm>
@@ -16,7 +19,8 @@
 namespace resnet {
 namespace {
 
-constexpr size_t kXi = 16;  // 4×4 transformed positions
+constexpr size_t kXi = 16;   // F(2×2, 3×3): 4×4 transformed positions
+constexpr size_t kXi4 = 36;  // F(4×4, 3×3): 6×6
 
 // Distance between the 16 matrices of U, V or M (floats): at least `floats`, and 256 bytes past a multiple of 4 KiB,
 // so that the transforms' 16 read or write streams do not all fall into the same cache set (4K aliasing cost the
@@ -28,15 +32,16 @@ struct Tiles {
   size_t tw, per_image, total;
 };
 
-Tiles tiles_of(const ConvShape& s) {
-  const size_t th = (s.oh + 1) / 2, tw = (s.ow + 1) / 2;
+// Output tiles of m×m outputs each.
+Tiles tiles_of(const ConvShape& s, size_t m) {
+  const size_t th = (s.oh + m - 1) / m, tw = (s.ow + m - 1) / m;
   return {tw, th * tw, s.n * th * tw};
 }
 
-// Tiles per chunk, a multiple of 32 (the widest NR): V (16·C·nt) and M (16·OC·nt) of about 2 MB together, but
+// Tiles per chunk, a multiple of 32 (the widest NR): V (ξ·C·nt) and M (ξ·OC·nt) of about 2 MB together, but
 // small enough that every thread gets a chunk.
-size_t chunk_tiles(const ConvShape& s, size_t total, size_t threads) {
-  const size_t by_cache = std::max<size_t>(32, (size_t{1} << 19) / (kXi * (s.c + s.oc)) / 32 * 32);
+size_t chunk_tiles(const ConvShape& s, size_t xi, size_t total, size_t threads) {
+  const size_t by_cache = std::max<size_t>(32, (size_t{1} << 19) / (xi * (s.c + s.oc)) / 32 * 32);
   const size_t by_threads = ((total + threads - 1) / threads + 31) / 32 * 32;
   return std::min(by_cache, by_threads);
 }
@@ -163,7 +168,7 @@ void output_transform(const ConvShape& s, const Tiles& tl, const std::vector<Run
         const size_t count = ox1 - ox0;
         if (ep.residual) {
           const float* __restrict res = ep.residual + at;
-          for (size_t i = 0; i < count; i++) dst[i] = o[i] + bias + res[i];
+          for (size_t i = 0; i < count; i++) dst[i] = o[i] + (bias + res[i]);
         } else {
           for (size_t i = 0; i < count; i++) dst[i] = o[i] + bias;
         }
@@ -215,6 +220,129 @@ void output_gradient_transform(const ConvShape& s, const Tiles& tl, const std::v
   }
 }
 
+// F(4×4, 3×3). V[ξ][c][k] = Bᵀ·d·B with d the 6×6 patch at input row 4ty − 1, column 4tx − 1 and
+// Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1], ξ = 6·row + column.
+// As for F(2×2, 3×3): the tile row's 6 input rows are copied with their zero padding, the columns transformed for all
+// tiles of the run, then the rows.
+void input_transform4(const ConvShape& s, const Tiles& tl, const std::vector<Run>& runs, const float* x, size_t nt,
+                      float* v) {
+  const size_t plane = s.h * s.w, xstride = xi_stride(s.c * nt), padded = 4 * tl.tw + 2;
+  thread_local std::vector<float> rows_buf, cols_buf;
+  rows_buf.assign(6 * padded, 0.0f);
+  cols_buf.resize(36 * tl.tw);
+  float* rows = rows_buf.data();
+  float* e = cols_buf.data();  // e[(r·6 + j)·TW + tx]: row r of the patch after the column transform
+  for (size_t c = 0; c < s.c; c++) {
+    for (const Run& run : runs) {
+      const float* xp = x + (run.img * s.c + c) * plane;
+      const size_t n = run.tx1 - run.tx0;
+      for (size_t r = 0; r < 6; r++) {
+        const long long iy = 4 * static_cast<long long>(run.ty) - 1 + static_cast<long long>(r);
+        float* row = rows + r * padded;
+        if (iy >= 0 && iy < static_cast<long long>(s.h)) {
+          std::copy(xp + iy * s.w, xp + (iy + 1) * s.w, row + 1);
+        } else {
+          std::fill(row + 1, row + 1 + s.w, 0.0f);
+        }
+        const float* __restrict src = row + 4 * run.tx0;
+        float* __restrict e0 = e + (r * 6) * tl.tw;
+        for (size_t i = 0; i < n; i++) {
+          const float* d = src + 4 * i;
+          const float d0 = d[0], d1 = d[1], d2 = d[2], d3 = d[3], d4 = d[4], d5 = d[5];
+          e0[i] = 4 * d0 - 5 * d2 + d4;
+          e0[tl.tw + i] = -4 * (d1 + d2) + d3 + d4;
+          e0[2 * tl.tw + i] = 4 * (d1 - d2) - d3 + d4;
+          e0[3 * tl.tw + i] = 2 * (d3 - d1) - d2 + d4;
+          e0[4 * tl.tw + i] = 2 * (d1 - d3) - d2 + d4;
+          e0[5 * tl.tw + i] = 4 * d1 - 5 * d3 + d5;
+        }
+      }
+      float* out = v + c * nt + run.k;
+      for (size_t j = 0; j < 6; j++) {
+        const float* __restrict r0 = e + j * tl.tw;
+        const size_t rs = 6 * tl.tw;  // from row r to r + 1 of e
+        float* __restrict o = out + j * xstride;
+        const size_t qs = 6 * xstride;  // from transformed row q to q + 1
+        for (size_t i = 0; i < n; i++) {
+          const float a0 = r0[i], a1 = r0[rs + i], a2 = r0[2 * rs + i], a3 = r0[3 * rs + i], a4 = r0[4 * rs + i],
+                      a5 = r0[5 * rs + i];
+          o[i] = 4 * a0 - 5 * a2 + a4;
+          o[qs + i] = -4 * (a1 + a2) + a3 + a4;
+          o[2 * qs + i] = 4 * (a1 - a2) - a3 + a4;
+          o[3 * qs + i] = 2 * (a3 - a1) - a2 + a4;
+          o[4 * qs + i] = 2 * (a1 - a3) - a2 + a4;
+          o[5 * qs + i] = 4 * a1 - 5 * a3 + a5;
+        }
+      }
+    }
+  }
+}
+
+// y (4×4 per tile) = Aᵀ·m·A with Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1], then bias,
+// residual and ReLU along each output row; outputs past OH/OW are dropped.
+void output_transform4(const ConvShape& s, const Tiles& tl, const std::vector<Run>& runs, const float* m, size_t nt,
+                       const ConvEpilogue& ep, float* y) {
+  const size_t xstride = xi_stride(s.oc * nt), plane = s.oh * s.ow;
+  thread_local std::vector<float> a_buf, row_buf;
+  a_buf.resize(24 * tl.tw);
+  row_buf.resize(4 * 4 * tl.tw);
+  float* a = a_buf.data();  // a[(r·6 + j)·TW + tx] for output row r of the tile, transform column j
+  float* out_rows = row_buf.data();
+  for (size_t oc = 0; oc < s.oc; oc++) {
+    const float bias = ep.bias ? ep.bias[oc] : 0.0f;
+    for (const Run& run : runs) {
+      const size_t n = run.tx1 - run.tx0;
+      const float* mo = m + oc * nt + run.k;
+      const size_t qs = 6 * xstride;
+      for (size_t j = 0; j < 6; j++) {
+        const float* __restrict m0 = mo + j * xstride;
+        float* __restrict a0 = a + j * tl.tw;
+        const size_t rs = 6 * tl.tw;
+        for (size_t i = 0; i < n; i++) {
+          const float v0 = m0[i], v1 = m0[qs + i], v2 = m0[2 * qs + i], v3 = m0[3 * qs + i], v4 = m0[4 * qs + i],
+                      v5 = m0[5 * qs + i];
+          const float p12 = v1 + v2, n12 = v1 - v2, p34 = v3 + v4, n34 = v3 - v4;
+          a0[i] = v0 + p12 + p34;
+          a0[rs + i] = n12 + 2 * n34;
+          a0[2 * rs + i] = p12 + 4 * p34;
+          a0[3 * rs + i] = n12 + 8 * n34 + v5;
+        }
+      }
+      for (size_t r = 0; r < 4; r++) {
+        const float* __restrict q0 = a + (r * 6) * tl.tw;
+        float* __restrict o = out_rows + r * 4 * tl.tw;
+        for (size_t i = 0; i < n; i++) {
+          const float v0 = q0[i], v1 = q0[tl.tw + i], v2 = q0[2 * tl.tw + i], v3 = q0[3 * tl.tw + i],
+                      v4 = q0[4 * tl.tw + i], v5 = q0[5 * tl.tw + i];
+          const float p12 = v1 + v2, n12 = v1 - v2, p34 = v3 + v4, n34 = v3 - v4;
+          o[4 * i] = v0 + p12 + p34;
+          o[4 * i + 1] = n12 + 2 * n34;
+          o[4 * i + 2] = p12 + 4 * p34;
+          o[4 * i + 3] = n12 + 8 * n34 + v5;
+        }
+      }
+      const size_t ox0 = 4 * run.tx0, ox1 = std::min(s.ow, 4 * run.tx1);
+      for (size_t r = 0; r < 4; r++) {
+        const size_t oy = 4 * run.ty + r;
+        if (oy >= s.oh) break;
+        const size_t at = (run.img * s.oc + oc) * plane + oy * s.ow + ox0;
+        const float* __restrict o = out_rows + r * 4 * tl.tw;
+        float* __restrict dst = y + at;
+        const size_t count = ox1 - ox0;
+        if (ep.residual) {
+          const float* __restrict res = ep.residual + at;
+          for (size_t i = 0; i < count; i++) dst[i] = o[i] + (bias + res[i]);
+        } else {
+          for (size_t i = 0; i < count; i++) dst[i] = o[i] + bias;
+        }
+        if (ep.relu) {
+          for (size_t i = 0; i < count; i++) dst[i] = dst[i] < 0.0f ? 0.0f : dst[i];
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 bool winograd_eligible(const ConvShape& s) {
@@ -222,64 +350,146 @@ bool winograd_eligible(const ConvShape& s) {
          s.dilation_h == 1 && s.dilation_w == 1 && s.groups == 1 && s.c >= 64 && s.oc >= 64;
 }
 
-size_t winograd_packed_weight_size(const ConvShape& s) { return kXi * sgemm_packed_a_size(s.oc, s.c); }
+namespace {
 
-void winograd_pack_weight(const ConvShape& s, const float* w, float* packed) {
-  // U[ξ][oc][c] = (G·g·Gᵀ)[ξ], G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]; a loop over c that the compiler vectorises (training
-  // pays this per call).
-  thread_local std::vector<float> u_buffer;
-  const size_t xstride = xi_stride(s.oc * s.c);
-  u_buffer.resize(kXi * xstride);
-  float* u = u_buffer.data();  // a plain pointer: the threads packing below must see this thread's buffer
-  for (size_t oc = 0; oc < s.oc; oc++) {
-    const float* __restrict g = w + oc * s.c * 9;
-    float* __restrict out = u + oc * s.c;
-    for (size_t c = 0; c < s.c; c++) {
-      const float* k = g + c * 9;
-      float gg[4][3];  // G·g
-      for (int j = 0; j < 3; j++) {
-        const float g0 = k[j], g1 = k[3 + j], g2 = k[6 + j];
-        gg[0][j] = g0;
-        gg[1][j] = 0.5f * (g0 + g1 + g2);
-        gg[2][j] = 0.5f * (g0 - g1 + g2);
-        gg[3][j] = g2;
-      }
-      for (int i = 0; i < 4; i++) {
-        out[(i * 4 + 0) * xstride + c] = gg[i][0];
-        out[(i * 4 + 1) * xstride + c] = 0.5f * (gg[i][0] + gg[i][1] + gg[i][2]);
-        out[(i * 4 + 2) * xstride + c] = 0.5f * (gg[i][0] - gg[i][1] + gg[i][2]);
-        out[(i * 4 + 3) * xstride + c] = gg[i][2];
-      }
+// F(2×2, 3×3) or F(4×4, 3×3): m×m outputs per tile from α×α inputs, ξ = α² transformed positions.
+struct Variant {
+  size_t m, alpha, xi;
+};
+constexpr Variant kF2{2, 4, kXi}, kF4{4, 6, kXi4};
+
+// F(4×4, 3×3) once there is a full GEMM panel (32 columns) of its tiles: with fewer (batch 1 at 7×7 has 4) its GEMMs
+// would mostly multiply padding, and F(2×2, 3×3) has 4× as many tiles.
+const Variant& variant_for(const ConvShape& s) { return tiles_of(s, 4).total >= 32 ? kF4 : kF2; }
+
+// The packed U matrices lie xi_stride apart: exactly 1 MiB apart (512×512 channels), the transform's stores per
+// (oc, c) all fell into one cache set.
+size_t u_stride(const ConvShape& s) { return xi_stride(sgemm_packed_a_size(s.oc, s.c)); }
+
+// U[ξ][oc][c] = (G·g·Gᵀ)[ξ] for g = w[oc][c] (or, for the input gradient, w[c][oc] rotated by 180°: the layer's
+// input channels are then the convolution's outputs), written straight into each ξ's packed GEMM operand (training
+// pays this per call: α² OC×C matrices written, read back and packed cost more than the GEMMs at 7×7 with 512
+// channels). One output channel at a time: its ξ rows of C values, then each row copied into its packed places, which
+// lie MR floats apart within a K block.
+//   F(2×2, 3×3): G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]
+//   F(4×4, 3×3): G = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1⁄24 1⁄12 ⅙; 1⁄24 −1⁄12 ⅙; 0 0 1]
+void transform_weights(const ConvShape& s, const Variant& v, const float* w, bool flipped, float* packed) {
+  static constexpr float kG2[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+  static constexpr float kG4[6][3] = {{0.25f, 0, 0},
+                                      {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+                                      {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+                                      {1.0f / 24, 1.0f / 12, 1.0f / 6},
+                                      {1.0f / 24, -1.0f / 12, 1.0f / 6},
+                                      {0, 0, 1}};
+  const float(*g)[3] = v.alpha == 6 ? kG4 : kG2;
+  const size_t alpha = v.alpha, stride = u_stride(s);
+  // The packed layout's K blocks: where (oc, c) goes is offset(oc, c0) + (c − c0)·MR for c in the block from c0.
+  const size_t row_step = sgemm_packed_a_offset(s.oc, s.c, 0, 1) - sgemm_packed_a_offset(s.oc, s.c, 0, 0);
+  std::vector<size_t> block_starts;
+  for (size_t c = 0; c < s.c; c++) {
+    if (c == 0 || sgemm_packed_a_offset(s.oc, s.c, 0, c) != sgemm_packed_a_offset(s.oc, s.c, 0, c - 1) + row_step) {
+      block_starts.push_back(c);
     }
   }
-  const size_t stride = sgemm_packed_a_size(s.oc, s.c);
-  parallel_ranges(kXi, 1, [&](size_t x0, size_t x1) {
-    for (size_t xi = x0; xi < x1; xi++) {
-      sgemm_pack_a(false, s.oc, s.c, u + xi * xstride, s.c, packed + xi * stride);
+  block_starts.push_back(s.c);
+  parallel_ranges(s.oc, 1, [&](size_t oc0, size_t oc1) {
+    // u[ξ·ldu + c] for this output channel; rows a line longer than C, or 36 rows 2 KiB apart share two cache sets.
+    const size_t ldu = s.c + 16;
+    thread_local std::vector<float> rows_buf;
+    rows_buf.resize(v.xi * ldu);
+    float* u = rows_buf.data();
+    for (size_t oc = oc0; oc < oc1; oc++) {
+      for (size_t c = 0; c < s.c; c++) {
+        float k[9];
+        if (flipped) {
+          for (size_t t = 0; t < 9; t++) k[t] = w[(c * s.oc + oc) * 9 + 8 - t];
+        } else {
+          for (size_t t = 0; t < 9; t++) k[t] = w[(oc * s.c + c) * 9 + t];
+        }
+        float gg[6][3];  // G·g
+        for (size_t i = 0; i < alpha; i++) {
+          for (int j = 0; j < 3; j++) gg[i][j] = g[i][0] * k[j] + g[i][1] * k[3 + j] + g[i][2] * k[6 + j];
+        }
+        for (size_t i = 0; i < alpha; i++) {
+          for (size_t q = 0; q < alpha; q++) {
+            u[(i * alpha + q) * ldu + c] = gg[i][0] * g[q][0] + gg[i][1] * g[q][1] + gg[i][2] * g[q][2];
+          }
+        }
+      }
+      for (size_t b = 0; b + 1 < block_starts.size(); b++) {
+        const size_t c0 = block_starts[b], c1 = block_starts[b + 1];
+        const size_t base = sgemm_packed_a_offset(s.oc, s.c, oc, c0);
+        for (size_t xi = 0; xi < v.xi; xi++) {
+          const float* __restrict src = u + xi * ldu;
+          float* __restrict dst = packed + xi * stride + base;
+          for (size_t c = c0; c < c1; c++) dst[(c - c0) * row_step] = src[c];
+        }
+      }
     }
   });
+  for (size_t xi = 0; xi < v.xi; xi++) sgemm_packed_a_zero_padding(s.oc, s.c, packed + xi * stride);
 }
 
-bool winograd_worth_packing(const ConvShape& s) { return tiles_of(s).total >= 64; }
+// y = conv(x) by variant v, with U packed by transform_weights for v.
+void forward(const ConvShape& s, const Variant& v, const float* x, const float* packed_u, const ConvEpilogue& ep,
+             float* y) {
+  const Tiles tl = tiles_of(s, v.m);
+  if (tl.total == 0) return;
+  const size_t threads = in_parallel_for() ? 1 : num_threads();
+  const size_t per_chunk = chunk_tiles(s, v.xi, tl.total, threads), chunks = (tl.total + per_chunk - 1) / per_chunk;
+  const size_t ustride = u_stride(s);
+  auto run_chunk = [&](size_t chunk) {
+    const size_t t0 = chunk * per_chunk, t1 = std::min(tl.total, t0 + per_chunk), nt = t1 - t0;
+    const size_t v_stride = xi_stride(s.c * nt), m_stride = xi_stride(s.oc * nt);
+    float* vt = thread_scratch<kWinogradV>(v.xi * v_stride);
+    float* m = thread_scratch<kWinogradM>(v.xi * m_stride);
+    const std::vector<Run>& runs = runs_of(tl, t0, t1);
+    if (v.m == 4) {
+      input_transform4(s, tl, runs, x, nt, vt);
+    } else {
+      input_transform(s, tl, runs, x, nt, vt);
+    }
+    for (size_t xi = 0; xi < v.xi; xi++) {
+      sgemm_packed_a(s.oc, nt, s.c, 1.0f, packed_u + xi * ustride, false, vt + xi * v_stride, nt, 0.0f,
+                     m + xi * m_stride, nt);
+    }
+    if (v.m == 4) {
+      output_transform4(s, tl, runs, m, nt, ep, y);
+    } else {
+      output_transform(s, tl, runs, m, nt, ep, y);
+    }
+  };
+  if (threads > 1 && chunks >= threads) {
+    parallel_for(chunks, run_chunk);
+  } else {
+    for (size_t chunk = 0; chunk < chunks; chunk++) run_chunk(chunk);
+  }
+}
+
+}  // namespace
+
+size_t winograd_packed_weight_size(const ConvShape& s) { return variant_for(s).xi * u_stride(s); }
+
+bool winograd_packed_size_ok(const ConvShape& s, size_t size) {
+  return size == kF2.xi * u_stride(s) || size == kF4.xi * u_stride(s);
+}
+
+void winograd_pack_weight(const ConvShape& s, const float* w, float* packed) {
+  transform_weights(s, variant_for(s), w, false, packed);
+}
+
+bool winograd_worth_packing(const ConvShape& s) { return tiles_of(s, 2).total >= 64; }
 
 void winograd_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& ep, float* y) {
   thread_local ScratchBuffer packed;
-  float* u = packed.get(winograd_packed_weight_size(s));
-  winograd_pack_weight(s, w, u);
-  winograd_forward_packed(s, x, u, ep, y);
+  const Variant& v = variant_for(s);
+  float* u = packed.get(v.xi * u_stride(s));
+  transform_weights(s, v, w, false, u);
+  forward(s, v, x, u, ep, y);
 }
 
 void winograd_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx) {
   // dx = the convolution of dy with w transposed to [C, OC] and rotated by 180°, same padding (1) and stride (1).
-  thread_local std::vector<float> flipped;
-  flipped.resize(s.oc * s.c * 9);
-  for (size_t oc = 0; oc < s.oc; oc++) {
-    for (size_t c = 0; c < s.c; c++) {
-      const float* src = w + (oc * s.c + c) * 9;
-      float* dst = flipped.data() + (c * s.oc + oc) * 9;
-      for (size_t k = 0; k < 9; k++) dst[k] = src[8 - k];
-    }
-  }
   ConvShape t = s;
   t.c = s.oc;
   t.oc = s.c;
@@ -287,15 +497,19 @@ void winograd_backward_input(const ConvShape& s, const float* dy, const float* w
   t.w = s.ow;
   t.oh = s.h;
   t.ow = s.w;
-  winograd_forward(t, dy, flipped.data(), {nullptr, nullptr, false}, dx);
+  thread_local ScratchBuffer packed;
+  const Variant& v = variant_for(t);
+  float* u = packed.get(v.xi * u_stride(t));
+  transform_weights(t, v, w, true, u);
+  forward(t, v, dy, u, {nullptr, nullptr, false}, dx);
 }
 
 void winograd_backward_weight(const ConvShape& s, const float* dy, const float* x, float* dw) {
   // dU[ξ] = Σ over tiles dM[ξ]·V[ξ]ᵀ (OC×C), then dw = Gᵀ·dU·G. Each thread sums a fixed run of chunks into its own
   // dU, and the parts are added in thread order: the same bits for the same thread count.
-  const Tiles tl = tiles_of(s);
+  const Tiles tl = tiles_of(s, 2);
   const size_t pool = in_parallel_for() ? 1 : num_threads();
-  const size_t per_chunk = chunk_tiles(s, tl.total, pool), chunks = (tl.total + per_chunk - 1) / per_chunk;
+  const size_t per_chunk = chunk_tiles(s, kXi, tl.total, pool), chunks = (tl.total + per_chunk - 1) / per_chunk;
   const size_t parts = std::max<size_t>(1, std::min(pool, chunks)), du_stride = xi_stride(s.oc * s.c);
   thread_local std::vector<float> du_buffer;
   du_buffer.assign(parts * kXi * du_stride, 0.0f);
@@ -345,31 +559,9 @@ void winograd_backward_weight(const ConvShape& s, const float* dy, const float* 
   }
 }
 
-void winograd_forward_packed(const ConvShape& s, const float* x, const float* packed_u, const ConvEpilogue& ep,
-                             float* y) {
-  const Tiles tl = tiles_of(s);
-  if (tl.total == 0) return;
-  const size_t threads = in_parallel_for() ? 1 : num_threads();
-  const size_t per_chunk = chunk_tiles(s, tl.total, threads), chunks = (tl.total + per_chunk - 1) / per_chunk;
-  const size_t u_stride = sgemm_packed_a_size(s.oc, s.c);
-  auto run_chunk = [&](size_t chunk) {
-    const size_t t0 = chunk * per_chunk, t1 = std::min(tl.total, t0 + per_chunk), nt = t1 - t0;
-    const size_t v_stride = xi_stride(s.c * nt), m_stride = xi_stride(s.oc * nt);
-    float* v = thread_scratch<kWinogradV>(kXi * v_stride);
-    float* m = thread_scratch<kWinogradM>(kXi * m_stride);
-    const std::vector<Run>& runs = runs_of(tl, t0, t1);
-    input_transform(s, tl, runs, x, nt, v);
-    for (size_t xi = 0; xi < kXi; xi++) {
-      sgemm_packed_a(s.oc, nt, s.c, 1.0f, packed_u + xi * u_stride, false, v + xi * v_stride, nt, 0.0f,
-                     m + xi * m_stride, nt);
-    }
-    output_transform(s, tl, runs, m, nt, ep, y);
-  };
-  if (threads > 1 && chunks >= threads) {
-    parallel_for(chunks, run_chunk);
-  } else {
-    for (size_t chunk = 0; chunk < chunks; chunk++) run_chunk(chunk);
-  }
+void winograd_forward_packed(const ConvShape& s, const float* x, const float* packed_u, size_t packed_size,
+                             const ConvEpilogue& ep, float* y) {
+  forward(s, packed_size == kF4.xi * u_stride(s) ? kF4 : kF2, x, packed_u, ep, y);
 }
 
 }  // namespace resnet

@@ -1,5 +1,5 @@
-// Winograd F(2×2, 3×3) for 3×3, stride-1, padding-1 convolutions with prepacked weights (inference): 16 GEMMs of
-// depth C on transformed 4×4 input tiles instead of one of depth 9·C, 2.25× fewer multiplies.
+// Winograd F(4×4, 3×3) and F(2×2, 3×3) for 3×3, stride-1, padding-1 convolutions: 36 (or 16) GEMMs of depth C on
+// transformed 6×6 (4×4) input tiles instead of one of depth 9·C, 4× (2.25×) fewer multiplies.
 #pragma once
 
 #include <cstddef>
@@ -11,10 +11,13 @@ namespace resnet {
 // Whether conv2d_pack_weight / conv2d_forward_packed take the Winograd path for this geometry (it depends only on
 // the kernel, stride, padding, dilation, groups and channel counts, never on the input size).
 bool winograd_eligible(const ConvShape& s);
+// The packing picks F(4×4, 3×3) when s has at least 32 of its tiles, else F(2×2, 3×3); the packed size says which,
+// so weights packed for one input size stay valid for any other.
 size_t winograd_packed_weight_size(const ConvShape& s);
+bool winograd_packed_size_ok(const ConvShape& s, size_t size);
 void winograd_pack_weight(const ConvShape& s, const float* w, float* packed);
-void winograd_forward_packed(const ConvShape& s, const float* x, const float* packed_u, const ConvEpilogue& ep,
-                             float* y);
+void winograd_forward_packed(const ConvShape& s, const float* x, const float* packed_u, size_t packed_size,
+                             const ConvEpilogue& ep, float* y);
 // Without prepacked weights (training): the weight transform is paid per call, so only for batches of at least 64
 // output tiles. The backward pass w.r.t. the input of an eligible convolution is itself one (C and OC swapped).
 bool winograd_worth_packing(const ConvShape& s);

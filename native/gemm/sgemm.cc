@@ -178,6 +178,20 @@ void sgemm_pack_a(bool trans_a, size_t m, size_t k, const float* a, size_t lda, 
   }
 }
 
+size_t sgemm_packed_a_offset(size_t m, size_t k, size_t i, size_t kk) {
+  // K blocks of kc_max, each holding panels of MR rows × kc, each panel k-major: [block][panel][kk][row].
+  const SgemmKernel& kern = sgemm_kernel();
+  const size_t kc_max = balanced_block(k, kern.kc, 1), pc = kk / kc_max * kc_max, kc = std::min(kc_max, k - pc);
+  return pc * ceil_div(m, kern.mr) * kern.mr + i / kern.mr * kern.mr * kc + (kk - pc) * kern.mr + i % kern.mr;
+}
+
+void sgemm_packed_a_zero_padding(size_t m, size_t k, float* packed) {
+  const SgemmKernel& kern = sgemm_kernel();
+  for (size_t i = m; i < ceil_div(m, kern.mr) * kern.mr; i++) {
+    for (size_t kk = 0; kk < k; kk++) packed[sgemm_packed_a_offset(m, k, i, kk)] = 0.0f;
+  }
+}
+
 void sgemm_packed_a(size_t m, size_t n, size_t k, float alpha, const float* packed_a, bool trans_b, const float* b,
                     size_t ldb, float beta, float* c, size_t ldc, const GemmEpilogue* epilogue) {
   if (m == 0 || n == 0) return;

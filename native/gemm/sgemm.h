@@ -24,6 +24,10 @@ void sgemm(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alpha
 // the microkernel reads, then run sgemm_packed_a on it. The packing is tied to the kernel chosen at load.
 size_t sgemm_packed_a_size(size_t m, size_t k);
 void sgemm_pack_a(bool trans_a, size_t m, size_t k, const float* a, size_t lda, float* packed);
+// For callers that compute op(A) element by element straight into that layout: where op(A)[i][kk] goes, and the
+// padding rows (m up to the microkernel's row multiple) that must be zero.
+size_t sgemm_packed_a_offset(size_t m, size_t k, size_t i, size_t kk);
+void sgemm_packed_a_zero_padding(size_t m, size_t k, float* packed);
 void sgemm_packed_a(size_t m, size_t n, size_t k, float alpha, const float* packed_a, bool trans_b, const float* b,
                     size_t ldb, float beta, float* c, size_t ldc, const GemmEpilogue* epilogue = nullptr);
 

@@ -132,6 +132,30 @@ describe('native backend matches js', { skip: native ? false : 'native addon not
     });
   }
 
+  // Packing picks F(4×4, 3×3) when the geometry has 32 or more 4×4 output tiles and F(2×2, 3×3) below that; weights
+  // packed for one input size must work for any other (the packed size says which transform it holds).
+  test('conv2dFusedPacked (Winograd) weights packed for x=[1,64,7,7] (F2) run x=[9,64,8,8] (F4 size), and back', () => {
+    assert.ok(native);
+    const ws = [64, 64, 3, 3];
+    const w = randn(ws.reduce((a, b) => a * b));
+    const small = convGeometry([1, 64, 7, 7], ws, { padding: 1 });
+    const large = convGeometry([9, 64, 8, 8], ws, { padding: 1 });
+    const packedSmall = native.packConv2dWeight(small, w);
+    const packedLarge = native.packConv2dWeight(large, w);
+    assert.notEqual(packedSmall.length, packedLarge.length);
+    for (const [g, packed] of [
+      [large, packedSmall],
+      [small, packedLarge],
+      [large, packedLarge],
+    ] as const) {
+      const x = randn(g.n * g.c * g.h * g.w);
+      const [y1, y2] = [new Float32Array(g.n * g.oc * g.oh * g.ow), new Float32Array(g.n * g.oc * g.oh * g.ow)];
+      jsKernels.conv2dFused(g, x, w, null, null, false, y1);
+      native.conv2dFusedPacked(g, x, packed, null, null, false, y2);
+      assertClose(y2, y1, { rtol: 1e-5, what: `y (n=${g.n}, ${g.h}×${g.w}, packed ${packed.length})` });
+    }
+  });
+
   test('conv2d geometry whose oh does not match the input is rejected at the boundary', () => {
     assert.ok(native);
     const g = { ...convGeometry([1, 2, 5, 5], [3, 2, 3, 3], {}), oh: 5 };
