@@ -38,12 +38,15 @@ Tiles tiles_of(const ConvShape& s, size_t m) {
   return {tw, th * tw, s.n * th * tw};
 }
 
-// Tiles per chunk, a multiple of 32 (the widest NR): V (ξ·C·nt) and M (ξ·OC·nt) of about 2 MB together, but
-// small enough that every thread gets a chunk.
+// Tiles per chunk, a multiple of 32 (the widest NR): V (ξ·C·nt) and M (ξ·OC·nt) of about 2 MB together, so that they
+// stay in L2 between the transforms and the GEMMs, but small enough that every thread gets a chunk. Each chunk also
+// reads all of U (ξ·OC·C), so a chunk has at least OC·C/(C + OC) tiles, where U stops outweighing its V and M: with
+// 512 channels at 7×7, 2 MB chunks read U's 36 MB four times over for 128 tiles.
 size_t chunk_tiles(const ConvShape& s, size_t xi, size_t total, size_t threads) {
   const size_t by_cache = std::max<size_t>(32, (size_t{1} << 19) / (xi * (s.c + s.oc)) / 32 * 32);
+  const size_t by_weights = (s.oc * s.c / (s.c + s.oc) + 31) / 32 * 32;
   const size_t by_threads = ((total + threads - 1) / threads + 31) / 32 * 32;
-  return std::min(by_cache, by_threads);
+  return std::min(std::max(by_cache, by_weights), by_threads);
 }
 
 // The tiles [t0, t1) of a chunk as runs within one tile row of one image: tiles t = (image·TH + ty)·TW + tx.
@@ -359,75 +362,105 @@ struct Variant {
 constexpr Variant kF2{2, 4, kXi}, kF4{4, 6, kXi4};
 
 // F(4×4, 3×3) once there is a full GEMM panel (32 columns) of its tiles: with fewer (batch 1 at 7×7 has 4) its GEMMs
-// would mostly multiply padding, and F(2×2, 3×3) has 4× as many tiles.
-const Variant& variant_for(const ConvShape& s) { return tiles_of(s, 4).total >= 32 ? kF4 : kF2; }
+// would mostly multiply padding, and F(2×2, 3×3) has 4× as many tiles. When the weights are transformed on every
+// call (training), its 36 U matrices against 16 cost more than its GEMMs save below some 256 tiles: 512 channels at
+// 7×7, batch 32 (128 tiles) took 22.4 ms a call with F(4×4, 3×3) and 19.6 with F(2×2, 3×3); 256 channels at 14×14
+// (512 tiles) 14.0 and 15.9.
+const Variant& variant_for(const ConvShape& s, bool per_call) {
+  return tiles_of(s, 4).total >= (per_call ? 256 : 32) ? kF4 : kF2;
+}
 
 // The packed U matrices lie xi_stride apart: exactly 1 MiB apart (512×512 channels), the transform's stores per
 // (oc, c) all fell into one cache set.
 size_t u_stride(const ConvShape& s) { return xi_stride(sgemm_packed_a_size(s.oc, s.c)); }
 
+// G for F(2×2, 3×3) and F(4×4, 3×3).
+constexpr float kG2[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+constexpr float kG4[6][3] = {{0.25f, 0, 0},
+                             {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+                             {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+                             {1.0f / 24, 1.0f / 12, 1.0f / 6},
+                             {1.0f / 24, -1.0f / 12, 1.0f / 6},
+                             {0, 0, 1}};
+
+// Input channels per block of the weight transform: its 9 + 3α rows, and α² rows for each of MR output channels,
+// stay in L1 or close.
+constexpr size_t kWeightBlock = 32;
+
+// U rows for one output channel and input channels [c0, c0 + count): u[ξ][c] = (G·g·Gᵀ)[ξ] with g[t][c] = wt[t][c],
+// all loops over c (vectorised), with G known at compile time.
+template <size_t Alpha>
+void transform_block(const float (&g)[Alpha][3], const float* wt, size_t count, float* gg, float* u) {
+  constexpr size_t B = kWeightBlock;
+  for (size_t i = 0; i < Alpha; i++) {
+    for (size_t j = 0; j < 3; j++) {
+      float* __restrict out = gg + (i * 3 + j) * B;
+      const float* __restrict r0 = wt + j * B;  // g row 0 (ky = 0), column j
+      const float* __restrict r1 = wt + (3 + j) * B;
+      const float* __restrict r2 = wt + (6 + j) * B;
+      for (size_t c = 0; c < count; c++) out[c] = g[i][0] * r0[c] + g[i][1] * r1[c] + g[i][2] * r2[c];
+    }
+  }
+  for (size_t i = 0; i < Alpha; i++) {
+    for (size_t q = 0; q < Alpha; q++) {
+      float* __restrict out = u + (i * Alpha + q) * B;
+      const float* __restrict a0 = gg + (i * 3) * B;
+      const float* __restrict a1 = a0 + B;
+      const float* __restrict a2 = a1 + B;
+      for (size_t c = 0; c < count; c++) out[c] = a0[c] * g[q][0] + a1[c] * g[q][1] + a2[c] * g[q][2];
+    }
+  }
+}
+
 // U[ξ][oc][c] = (G·g·Gᵀ)[ξ] for g = w[oc][c] (or, for the input gradient, w[c][oc] rotated by 180°: the layer's
 // input channels are then the convolution's outputs), written straight into each ξ's packed GEMM operand (training
 // pays this per call: α² OC×C matrices written, read back and packed cost more than the GEMMs at 7×7 with 512
-// channels). One output channel at a time: its ξ rows of C values, then each row copied into its packed places, which
-// lie MR floats apart within a K block.
-//   F(2×2, 3×3): G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]
-//   F(4×4, 3×3): G = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1⁄24 1⁄12 ⅙; 1⁄24 −1⁄12 ⅙; 0 0 1]
+// channels). One GEMM panel of MR output channels and a block of input channels at a time: g transposed to rows over
+// c, the transform as loops over c, then for each ξ the panel's MR·count values written in order (the packed operand
+// holds a panel's rows interleaved, MR floats per c, within each K block); rows past OC are written as zeros.
 void transform_weights(const ConvShape& s, const Variant& v, const float* w, bool flipped, float* packed) {
-  static constexpr float kG2[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
-  static constexpr float kG4[6][3] = {{0.25f, 0, 0},
-                                      {-1.0f / 6, -1.0f / 6, -1.0f / 6},
-                                      {-1.0f / 6, 1.0f / 6, -1.0f / 6},
-                                      {1.0f / 24, 1.0f / 12, 1.0f / 6},
-                                      {1.0f / 24, -1.0f / 12, 1.0f / 6},
-                                      {0, 0, 1}};
-  const float(*g)[3] = v.alpha == 6 ? kG4 : kG2;
-  const size_t alpha = v.alpha, stride = u_stride(s);
-  // The packed layout's K blocks: where (oc, c) goes is offset(oc, c0) + (c − c0)·MR for c in the block from c0.
-  const size_t row_step = sgemm_packed_a_offset(s.oc, s.c, 0, 1) - sgemm_packed_a_offset(s.oc, s.c, 0, 0);
-  std::vector<size_t> block_starts;
-  for (size_t c = 0; c < s.c; c++) {
-    if (c == 0 || sgemm_packed_a_offset(s.oc, s.c, 0, c) != sgemm_packed_a_offset(s.oc, s.c, 0, c - 1) + row_step) {
-      block_starts.push_back(c);
-    }
-  }
-  block_starts.push_back(s.c);
-  parallel_ranges(s.oc, 1, [&](size_t oc0, size_t oc1) {
-    // u[ξ·ldu + c] for this output channel; rows a line longer than C, or 36 rows 2 KiB apart share two cache sets.
-    const size_t ldu = s.c + 16;
-    thread_local std::vector<float> rows_buf;
-    rows_buf.resize(v.xi * ldu);
-    float* u = rows_buf.data();
-    for (size_t oc = oc0; oc < oc1; oc++) {
-      for (size_t c = 0; c < s.c; c++) {
-        float k[9];
-        if (flipped) {
-          for (size_t t = 0; t < 9; t++) k[t] = w[(c * s.oc + oc) * 9 + 8 - t];
-        } else {
-          for (size_t t = 0; t < 9; t++) k[t] = w[(oc * s.c + c) * 9 + t];
-        }
-        float gg[6][3];  // G·g
-        for (size_t i = 0; i < alpha; i++) {
-          for (int j = 0; j < 3; j++) gg[i][j] = g[i][0] * k[j] + g[i][1] * k[3 + j] + g[i][2] * k[6 + j];
-        }
-        for (size_t i = 0; i < alpha; i++) {
-          for (size_t q = 0; q < alpha; q++) {
-            u[(i * alpha + q) * ldu + c] = gg[i][0] * g[q][0] + gg[i][1] * g[q][1] + gg[i][2] * g[q][2];
+  constexpr size_t B = kWeightBlock;
+  const size_t stride = u_stride(s);
+  const size_t mr = sgemm_packed_a_offset(s.oc, s.c, 0, 1) - sgemm_packed_a_offset(s.oc, s.c, 0, 0);
+  const size_t panels = (s.oc + mr - 1) / mr;
+  parallel_ranges(panels, 1, [&](size_t p0, size_t p1) {
+    alignas(64) float wt[9 * B], gg[6 * 3 * B];
+    thread_local std::vector<float> u_buffer;
+    u_buffer.resize(mr * kXi4 * B);
+    float* u = u_buffer.data();  // u[(i·ξ + x)·B + c] for output channel oc0 + i
+    for (size_t panel = p0; panel < p1; panel++) {
+      const size_t oc0 = panel * mr, ocs = std::min(mr, s.oc - oc0);
+      for (size_t c0 = 0; c0 < s.c; c0 += B) {
+        const size_t count = std::min(B, s.c - c0);
+        for (size_t i = 0; i < ocs; i++) {
+          const size_t oc = oc0 + i;
+          for (size_t c = 0; c < count; c++) {
+            for (size_t t = 0; t < 9; t++) {
+              wt[t * B + c] = flipped ? w[((c0 + c) * s.oc + oc) * 9 + 8 - t] : w[(oc * s.c + c0 + c) * 9 + t];
+            }
+          }
+          if (v.alpha == 6) {
+            transform_block<6>(kG4, wt, count, gg, u + i * v.xi * B);
+          } else {
+            transform_block<4>(kG2, wt, count, gg, u + i * v.xi * B);
           }
         }
-      }
-      for (size_t b = 0; b + 1 < block_starts.size(); b++) {
-        const size_t c0 = block_starts[b], c1 = block_starts[b + 1];
-        const size_t base = sgemm_packed_a_offset(s.oc, s.c, oc, c0);
-        for (size_t xi = 0; xi < v.xi; xi++) {
-          const float* __restrict src = u + xi * ldu;
-          float* __restrict dst = packed + xi * stride + base;
-          for (size_t c = c0; c < c1; c++) dst[(c - c0) * row_step] = src[c];
+        // Runs of c within one K block are contiguous in the packed operand: MR values per c.
+        for (size_t c = 0; c < count;) {
+          const size_t at = sgemm_packed_a_offset(s.oc, s.c, oc0, c0 + c);
+          size_t run = 1;
+          while (c + run < count && sgemm_packed_a_offset(s.oc, s.c, oc0, c0 + c + run) == at + run * mr) run++;
+          for (size_t xi = 0; xi < v.xi; xi++) {
+            float* __restrict dst = packed + xi * stride + at;
+            for (size_t r = 0; r < run; r++) {
+              for (size_t i = 0; i < mr; i++) dst[r * mr + i] = i < ocs ? u[(i * v.xi + xi) * B + c + r] : 0.0f;
+            }
+          }
+          c += run;
         }
       }
     }
   });
-  for (size_t xi = 0; xi < v.xi; xi++) sgemm_packed_a_zero_padding(s.oc, s.c, packed + xi * stride);
 }
 
 // y = conv(x) by variant v, with U packed by transform_weights for v.
@@ -468,21 +501,21 @@ void forward(const ConvShape& s, const Variant& v, const float* x, const float* 
 
 }  // namespace
 
-size_t winograd_packed_weight_size(const ConvShape& s) { return variant_for(s).xi * u_stride(s); }
+size_t winograd_packed_weight_size(const ConvShape& s) { return variant_for(s, false).xi * u_stride(s); }
 
 bool winograd_packed_size_ok(const ConvShape& s, size_t size) {
   return size == kF2.xi * u_stride(s) || size == kF4.xi * u_stride(s);
 }
 
 void winograd_pack_weight(const ConvShape& s, const float* w, float* packed) {
-  transform_weights(s, variant_for(s), w, false, packed);
+  transform_weights(s, variant_for(s, false), w, false, packed);
 }
 
 bool winograd_worth_packing(const ConvShape& s) { return tiles_of(s, 2).total >= 64; }
 
 void winograd_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& ep, float* y) {
   thread_local ScratchBuffer packed;
-  const Variant& v = variant_for(s);
+  const Variant& v = variant_for(s, true);
   float* u = packed.get(v.xi * u_stride(s));
   transform_weights(s, v, w, false, u);
   forward(s, v, x, u, ep, y);
@@ -498,7 +531,7 @@ void winograd_backward_input(const ConvShape& s, const float* dy, const float* w
   t.oh = s.h;
   t.ow = s.w;
   thread_local ScratchBuffer packed;
-  const Variant& v = variant_for(t);
+  const Variant& v = variant_for(t, true);
   float* u = packed.get(v.xi * u_stride(t));
   transform_weights(t, v, w, true, u);
   forward(t, v, dy, u, {nullptr, nullptr, false}, dx);

@@ -96,12 +96,15 @@ describe('native backend matches js', { skip: native ? false : 'native addon not
       assertClose(y2, y1, { rtol: 1e-5, what: 'y (packed weights)' });
     });
   }
-  // 3×3 stride-1 padding-1 convolutions with C, OC ≥ 64 take the Winograd F(2×2, 3×3) path: in conv2dFusedPacked
-  // always, in conv2d, conv2dBackwardInput and conv2dBackwardWeight from 64 output tiles (2×2 each) up. Odd sizes (partial edge tiles), 1×1
+  // 3×3 stride-1 padding-1 convolutions with C, OC ≥ 64 take the Winograd path: in conv2dFusedPacked always, in
+  // conv2d, conv2dBackwardInput and conv2dBackwardWeight from 64 output tiles (2×2 each) up. F(4×4, 3×3) runs packed
+  // weights from 32 of its tiles and per-call weights from 256, F(2×2, 3×3) the rest and every weight gradient. Odd sizes (partial edge tiles), 1×1
   // and 2×3 inputs (all padding around), and a batch whose tiles are cut into chunks of 256 mid tile-row and across
   // images. Same tolerance: 1e-5 relative to max |reference| (measured 1e-6).
   const winogradCases: Case[] = [
     [[3, 64, 37, 29], [64, 64, 3, 3], { padding: 1 }],
+    // 288 tiles of 4×4: F(4×4, 3×3) for per-call weights too (forward and dx); the rest run F(2×2, 3×3) per call.
+    [[4, 64, 33, 31], [64, 64, 3, 3], { padding: 1 }],
     [[4, 96, 9, 7], [64, 96, 3, 3], { padding: 1 }],
     [[2, 64, 14, 14], [128, 64, 3, 3], { padding: 1 }],
     [[2, 64, 1, 1], [64, 64, 3, 3], { padding: 1 }],
