@@ -47,6 +47,11 @@ void add_range(const float* __restrict a, const float* __restrict b, float* __re
   for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
 }
 
+// y += b: add with y being one of its inputs (autograd sums gradients in place), without aliasing restrict pointers.
+void add_in_place(float* __restrict y, const float* __restrict b, size_t n) {
+  for (size_t i = 0; i < n; i++) y[i] += b[i];
+}
+
 }  // namespace
 
 // relu(x, y): NaN stays NaN, as in torch (only values known to be negative become 0).
@@ -82,7 +87,15 @@ Napi::Value AddBinding(const Napi::CallbackInfo& info) {
   const float* b = s.a[1];
   float* y = s.a[2];
   parallel_ranges(s.length, kElementGrain, [&](size_t i0, size_t i1) {
-    add_range(a + i0, b + i0, y + i0, i1 - i0);
+    if (y == a && a != b) {
+      add_in_place(y + i0, b + i0, i1 - i0);
+    } else if (y == b && a != b) {
+      add_in_place(y + i0, a + i0, i1 - i0);
+    } else if (y == a) {  // y = y + y
+      for (size_t i = i0; i < i1; i++) y[i] += y[i];
+    } else {
+      add_range(a + i0, b + i0, y + i0, i1 - i0);
+    }
   });
   return info.Env().Undefined();
 }

@@ -1,4 +1,5 @@
 // Define-by-run reverse-mode autograd: ops attach a GradFn to their outputs; backward() walks the graph in reverse.
+import { kernels } from '../backend/index.ts';
 import { releaseBuffer, retainBuffer, takeBuffer } from '../tensor/pool.ts';
 import { shapeString, Tensor } from '../tensor/tensor.ts';
 
@@ -107,8 +108,7 @@ export function backward(root: Tensor, gradient?: Tensor): void {
     const fn = t.gradFn;
     if (!fn) {
       if (t.grad) {
-        const acc = t.grad.data;
-        for (let i = 0; i < acc.length; i++) acc[i] += g[i];
+        kernels().add(t.grad.data, g, t.grad.data);
         releaseBuffer(g);
       } else {
         retainBuffer(g);
@@ -127,7 +127,9 @@ export function backward(root: Tensor, gradient?: Tensor): void {
       if (!x || !needs[i] || !gi) return;
       const prev = grads.get(x);
       if (prev) {
-        for (let j = 0; j < prev.length; j++) prev[j] += gi[j];
+        // A tensor used twice (every residual block's input) sums its gradients: the backend's add, in place (a JS
+        // loop here was 5% of a resnet20 step).
+        kernels().add(prev, gi, prev);
       } else if (handedOn.has(gi)) {
         const copy = takeBuffer(gi.length);
         copy.set(gi);

@@ -143,7 +143,7 @@ export interface Kernels {
   /** dx = dy where y > 0, else 0. */
   reluBackward(dy: Float32Array, y: Float32Array, dx: Float32Array): void;
 
-  /** y = a + b, elementwise. */
+  /** y = a + b, elementwise; y may be a or b (gradients are summed in place). */
   add(a: Float32Array, b: Float32Array, y: Float32Array): void;
 
   /** Max pooling; `indices` gets each output's flat index into its input plane (H·W), as PyTorch returns. */

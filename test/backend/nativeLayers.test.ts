@@ -82,6 +82,26 @@ describe('native layer kernels match js', { skip: maybeNative ? false : 'native 
     });
   }
 
+  test('add in place (y is a, y is b, all three the same) on 100003 elements, as autograd sums gradients', () => {
+    const a = randn(100_003);
+    const b = randn(100_003);
+    const want = new Float32Array(a.length);
+    jsKernels.add(a, b, want);
+    for (const into of ['a', 'b'] as const) {
+      const [x, y] = [a.slice(), b.slice()];
+      const out = into === 'a' ? x : y;
+      native.add(x, y, out);
+      assertClose(out, want, { rtol: 0, what: `add into ${into}` });
+    }
+    const twice = a.slice();
+    native.add(twice, twice, twice);
+    assertClose(
+      twice,
+      a.map((v) => 2 * v),
+      { rtol: 0, what: 'a + a into a' },
+    );
+  });
+
   test('add with arrays of different lengths throws at the boundary', () => {
     assert.throws(() => native.add(new Float32Array(3), new Float32Array(2), new Float32Array(3)), /b has 2 elements/);
   });
