@@ -4,7 +4,7 @@
 #      one-cycle, batch 128, 5 epochs -> runs/fmnist (val accuracy and img/s in metrics.jsonl);
 #   2. throughput beside PyTorch on the same recipe and a 12,800-image subset (when /usr/bin/python3 has torch);
 #   3. transfer learning: pretrain on classes 0-4, fine-tune on 5-9 with 50 images per class, --pretrained with
-#      --freeze backbone, and with --freeze none, against the same run from scratch.
+#      --freeze backbone, and with --freeze none, against the same run from scratch, each at lr 0.05 and 0.5.
 # Usage: bash scripts/fashion-mnist-experiments.sh [WORK_DIR] [recipe|torch|transfer ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,16 +30,23 @@ for step in $steps; do
     /usr/bin/python3 scripts/torch_train_folder.py "$work/sub" --epochs 2
     ;;
   transfer)
+    # Each arm at two learning rates, 40 epochs, and its best validation accuracy: a linear probe on a frozen
+    # backbone wants a larger rate than training the whole network does, so one shared rate would favour one arm.
     [ -d "$work/pre" ] || npx tsx scripts/fashion-mnist-to-folder.ts "$work/pre" --classes 0-4
     [ -d "$work/few" ] || npx tsx scripts/fashion-mnist-to-folder.ts "$work/few" --classes 5-9 --per-class 50
-    resnet train --data "$work/pre" --out runs/fmnist-pre --epochs 3 "${recipe[@]}"
-    few=(--data "$work/few" --epochs 15 --batch-size 25 --arch resnet20 --in-channels 1 --img-size 28 --augment cifar
-      --lr 0.05 --weight-decay 5e-4 --schedule cosine --no-progress)
-    resnet train "${few[@]}" --out runs/fmnist-transfer --pretrained runs/fmnist-pre/model.safetensors --freeze backbone
-    resnet train "${few[@]}" --out runs/fmnist-finetune --pretrained runs/fmnist-pre/model.safetensors --freeze none
-    resnet train "${few[@]}" --out runs/fmnist-scratch
-    for r in fmnist-transfer fmnist-finetune fmnist-scratch; do
-      echo "$r: best val_acc $(node -e "const m=require('fs').readFileSync('runs/$r/metrics.jsonl','utf8').trim().split('\n').map(JSON.parse);console.log(Math.max(...m.map(e=>e.val_acc)))")"
+    [ -f runs/fmnist-pre/model.safetensors ] || resnet train --data "$work/pre" --out runs/fmnist-pre --epochs 3 "${recipe[@]}"
+    few=(--data "$work/few" --epochs 40 --batch-size 25 --arch resnet20 --in-channels 1 --img-size 28 --augment cifar
+      --weight-decay 5e-4 --schedule cosine --no-progress)
+    pre=(--pretrained runs/fmnist-pre/model.safetensors)
+    for lr in 0.05 0.5; do
+      resnet train "${few[@]}" --lr $lr --out runs/fmnist-frozen-$lr "${pre[@]}" --freeze backbone
+      resnet train "${few[@]}" --lr $lr --out runs/fmnist-finetune-$lr "${pre[@]}" --freeze none
+      resnet train "${few[@]}" --lr $lr --out runs/fmnist-scratch-$lr
+    done
+    for r in frozen finetune scratch; do
+      for lr in 0.05 0.5; do
+        echo "$r lr $lr: best val_acc $(node -e "const m=require('fs').readFileSync('runs/fmnist-$r-$lr/metrics.jsonl','utf8').trim().split('\\n').map(JSON.parse);console.log(Math.max(...m.map(e=>e.val_acc)))")"
+      done
     done
     ;;
   esac

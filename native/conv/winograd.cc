@@ -42,9 +42,10 @@ Tiles tiles_of(const ConvShape& s, size_t m) {
 // stay in L2 between the transforms and the GEMMs, but small enough that every thread gets a chunk. Each chunk also
 // reads all of U (ξ·OC·C), so a chunk has at least OC·C/(C + OC) tiles, where U stops outweighing its V and M: with
 // 512 channels at 7×7, 2 MB chunks read U's 36 MB four times over for 128 tiles.
-size_t chunk_tiles(const ConvShape& s, size_t xi, size_t total, size_t threads) {
+// (The weight gradient's chunks add into dU in L3 instead, and measured best at the 2 MB size: pass reads_u false.)
+size_t chunk_tiles(const ConvShape& s, size_t xi, size_t total, size_t threads, bool reads_u) {
   const size_t by_cache = std::max<size_t>(32, (size_t{1} << 19) / (xi * (s.c + s.oc)) / 32 * 32);
-  const size_t by_weights = (s.oc * s.c / (s.c + s.oc) + 31) / 32 * 32;
+  const size_t by_weights = reads_u ? (s.oc * s.c / (s.c + s.oc) + 31) / 32 * 32 : 0;
   const size_t by_threads = ((total + threads - 1) / threads + 31) / 32 * 32;
   return std::min(std::max(by_cache, by_weights), by_threads);
 }
@@ -346,6 +347,60 @@ void output_transform4(const ConvShape& s, const Tiles& tl, const std::vector<Ru
   }
 }
 
+// F(4×4, 3×3)'s adjoint of output_transform4, for the weight gradient: dM[ξ][oc][k] = (A·δ·Aᵀ)[ξ] with Aᵀ as there
+// (A = [1 0 0 0; 1 1 1 1; 1 −1 1 −1; 1 2 4 8; 1 −2 4 −8; 0 0 0 1]) and δ the tile's 4×4 block of dy, zero past OH/OW.
+void output_gradient_transform4(const ConvShape& s, const Tiles& tl, const std::vector<Run>& runs, const float* dy,
+                                size_t nt, float* dm) {
+  const size_t xstride = xi_stride(s.oc * nt), plane = s.oh * s.ow, padded = 4 * tl.tw;
+  thread_local std::vector<float> rows_buf, e_buf;
+  rows_buf.assign(4 * padded, 0.0f);
+  e_buf.resize(24 * tl.tw);
+  float* rows = rows_buf.data();
+  float* e = e_buf.data();  // e[(r·6 + j)·TW + tx]: row r of δ after the column transform (A applied along x)
+  for (size_t oc = 0; oc < s.oc; oc++) {
+    for (const Run& run : runs) {
+      const size_t n = run.tx1 - run.tx0;
+      const float* dp = dy + (run.img * s.oc + oc) * plane;
+      for (size_t r = 0; r < 4; r++) {
+        const size_t oy = 4 * run.ty + r;
+        if (oy < s.oh) {
+          std::copy(dp + oy * s.ow, dp + (oy + 1) * s.ow, rows + r * padded);
+        } else {
+          std::fill(rows + r * padded, rows + r * padded + s.ow, 0.0f);
+        }
+        const float* __restrict src = rows + r * padded + 4 * run.tx0;
+        float* __restrict e0 = e + (r * 6) * tl.tw;
+        for (size_t i = 0; i < n; i++) {
+          const float d0 = src[4 * i], d1 = src[4 * i + 1], d2 = src[4 * i + 2], d3 = src[4 * i + 3];
+          const float p02 = d0 + d2, p13 = d1 + d3;
+          e0[i] = d0;
+          e0[tl.tw + i] = p02 + p13;
+          e0[2 * tl.tw + i] = p02 - p13;
+          e0[3 * tl.tw + i] = d0 + 2 * d1 + 4 * d2 + 8 * d3;
+          e0[4 * tl.tw + i] = d0 - 2 * d1 + 4 * d2 - 8 * d3;
+          e0[5 * tl.tw + i] = d3;
+        }
+      }
+      float* out = dm + oc * nt + run.k;
+      const size_t rs = 6 * tl.tw, qs = 6 * xstride;
+      for (size_t j = 0; j < 6; j++) {
+        const float* __restrict r0 = e + j * tl.tw;
+        float* __restrict o = out + j * xstride;
+        for (size_t i = 0; i < n; i++) {
+          const float a0 = r0[i], a1 = r0[rs + i], a2 = r0[2 * rs + i], a3 = r0[3 * rs + i];
+          const float p02 = a0 + a2, p13 = a1 + a3;
+          o[i] = a0;
+          o[qs + i] = p02 + p13;
+          o[2 * qs + i] = p02 - p13;
+          o[3 * qs + i] = a0 + 2 * a1 + 4 * a2 + 8 * a3;
+          o[4 * qs + i] = a0 - 2 * a1 + 4 * a2 - 8 * a3;
+          o[5 * qs + i] = a3;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 bool winograd_eligible(const ConvShape& s) {
@@ -469,7 +524,7 @@ void forward(const ConvShape& s, const Variant& v, const float* x, const float* 
   const Tiles tl = tiles_of(s, v.m);
   if (tl.total == 0) return;
   const size_t threads = in_parallel_for() ? 1 : num_threads();
-  const size_t per_chunk = chunk_tiles(s, v.xi, tl.total, threads), chunks = (tl.total + per_chunk - 1) / per_chunk;
+  const size_t per_chunk = chunk_tiles(s, v.xi, tl.total, threads, true), chunks = (tl.total + per_chunk - 1) / per_chunk;
   const size_t ustride = u_stride(s);
   auto run_chunk = [&](size_t chunk) {
     const size_t t0 = chunk * per_chunk, t1 = std::min(tl.total, t0 + per_chunk), nt = t1 - t0;
@@ -537,28 +592,70 @@ void winograd_backward_input(const ConvShape& s, const float* dy, const float* w
   forward(t, v, dy, u, {nullptr, nullptr, false}, dx);
 }
 
+namespace {
+
+// dw = Gᵀ·dU·G for output channels [oc0, oc1): Gᵀ·dU first (3×α), then ·G, with α and G known at compile time.
+template <size_t Alpha>
+void weights_from_du(const float (&g)[Alpha][3], const ConvShape& s, const float* du, size_t du_stride, size_t oc0,
+                     size_t oc1, float* dw) {
+  for (size_t oc = oc0; oc < oc1; oc++) {
+    for (size_t c = 0; c < s.c; c++) {
+      float d[Alpha][Alpha];
+      for (size_t i = 0; i < Alpha; i++) {
+        for (size_t j = 0; j < Alpha; j++) d[i][j] = du[(i * Alpha + j) * du_stride + oc * s.c + c];
+      }
+      float t[3][Alpha];  // Gᵀ·dU
+      for (size_t ky = 0; ky < 3; ky++) {
+        for (size_t j = 0; j < Alpha; j++) {
+          float sum = 0.0f;
+          for (size_t i = 0; i < Alpha; i++) sum += g[i][ky] * d[i][j];
+          t[ky][j] = sum;
+        }
+      }
+      float* out = dw + (oc * s.c + c) * 9;
+      for (size_t ky = 0; ky < 3; ky++) {
+        for (size_t kx = 0; kx < 3; kx++) {
+          float sum = 0.0f;
+          for (size_t j = 0; j < Alpha; j++) sum += t[ky][j] * g[j][kx];
+          out[ky * 3 + kx] = sum;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
 void winograd_backward_weight(const ConvShape& s, const float* dy, const float* x, float* dw) {
   // dU[ξ] = Σ over tiles dM[ξ]·V[ξ]ᵀ (OC×C), then dw = Gᵀ·dU·G. Each thread sums a fixed run of chunks into its own
-  // dU, and the parts are added in thread order: the same bits for the same thread count.
-  const Tiles tl = tiles_of(s, 2);
+  // dU, and the parts are added in thread order: the same bits for the same thread count. F(4×4, 3×3) only with
+  // 4·C tiles or more: its dU is 36 matrices against 16 (64 channels at 56×56, batch 32: 23.7 ms against 26–28;
+  // 256 channels at 14×14, 2 tiles a channel: 24.6 against 17–19).
+  const Variant& v = tiles_of(s, 4).total >= 4 * s.c ? kF4 : kF2;
+  const Tiles tl = tiles_of(s, v.m);
   const size_t pool = in_parallel_for() ? 1 : num_threads();
-  const size_t per_chunk = chunk_tiles(s, kXi, tl.total, pool), chunks = (tl.total + per_chunk - 1) / per_chunk;
+  const size_t per_chunk = chunk_tiles(s, v.xi, tl.total, pool, false), chunks = (tl.total + per_chunk - 1) / per_chunk;
   const size_t parts = std::max<size_t>(1, std::min(pool, chunks)), du_stride = xi_stride(s.oc * s.c);
   thread_local std::vector<float> du_buffer;
-  du_buffer.assign(parts * kXi * du_stride, 0.0f);
+  du_buffer.assign(parts * v.xi * du_stride, 0.0f);
   float* du_all = du_buffer.data();  // a plain pointer: the threads below must see this thread's buffer
   auto run_part = [&](size_t part) {
-    float* du = du_all + part * kXi * du_stride;
+    float* du = du_all + part * v.xi * du_stride;
     for (size_t chunk = chunks * part / parts; chunk < chunks * (part + 1) / parts; chunk++) {
       const size_t t0 = chunk * per_chunk, t1 = std::min(tl.total, t0 + per_chunk), nt = t1 - t0;
       const size_t v_stride = xi_stride(s.c * nt), m_stride = xi_stride(s.oc * nt);
-      float* v = thread_scratch<kWinogradV>(kXi * v_stride);
-      float* m = thread_scratch<kWinogradM>(kXi * m_stride);
+      float* vt = thread_scratch<kWinogradV>(v.xi * v_stride);
+      float* m = thread_scratch<kWinogradM>(v.xi * m_stride);
       const std::vector<Run>& runs = runs_of(tl, t0, t1);
-      input_transform(s, tl, runs, x, nt, v);
-      output_gradient_transform(s, tl, runs, dy, nt, m);
-      for (size_t xi = 0; xi < kXi; xi++) {
-        sgemm(false, true, s.oc, s.c, nt, 1.0f, m + xi * m_stride, nt, v + xi * v_stride, nt, 1.0f,
+      if (v.m == 4) {
+        input_transform4(s, tl, runs, x, nt, vt);
+        output_gradient_transform4(s, tl, runs, dy, nt, m);
+      } else {
+        input_transform(s, tl, runs, x, nt, vt);
+        output_gradient_transform(s, tl, runs, dy, nt, m);
+      }
+      for (size_t xi = 0; xi < v.xi; xi++) {
+        sgemm(false, true, s.oc, s.c, nt, 1.0f, m + xi * m_stride, nt, vt + xi * v_stride, nt, 1.0f,
               du + xi * du_stride, s.c);
       }
     }
@@ -569,27 +666,17 @@ void winograd_backward_weight(const ConvShape& s, const float* dy, const float* 
     run_part(0);
   }
   for (size_t part = 1; part < parts; part++) {
-    const float* src = du_all + part * kXi * du_stride;
-    for (size_t i = 0; i < kXi * du_stride; i++) du_all[i] += src[i];
+    const float* src = du_all + part * v.xi * du_stride;
+    for (size_t i = 0; i < v.xi * du_stride; i++) du_all[i] += src[i];
   }
-  // dw[oc][c][ky][kx] = Σ_ij G[i][ky]·dU[ij][oc][c]·G[j][kx], G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1].
-  static constexpr float kG[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
-  for (size_t oc = 0; oc < s.oc; oc++) {
-    for (size_t c = 0; c < s.c; c++) {
-      float d[4][4];
-      for (int i = 0; i < 16; i++) d[i / 4][i % 4] = du_all[i * du_stride + oc * s.c + c];
-      float* out = dw + (oc * s.c + c) * 9;
-      for (int ky = 0; ky < 3; ky++) {
-        for (int kx = 0; kx < 3; kx++) {
-          float sum = 0.0f;
-          for (int i = 0; i < 4; i++) {
-            for (int j = 0; j < 4; j++) sum += kG[i][ky] * d[i][j] * kG[j][kx];
-          }
-          out[ky * 3 + kx] = sum;
-        }
-      }
+  // dw[oc][c][ky][kx] = Σ_ij G[i][ky]·dU[ij][oc][c]·G[j][kx].
+  parallel_ranges(s.oc, 1, [&](size_t oc0, size_t oc1) {
+    if (v.alpha == 6) {
+      weights_from_du<6>(kG4, s, du_all, du_stride, oc0, oc1, dw);
+    } else {
+      weights_from_du<4>(kG2, s, du_all, du_stride, oc0, oc1, dw);
     }
-  }
+  });
 }
 
 void winograd_forward_packed(const ConvShape& s, const float* x, const float* packed_u, size_t packed_size,
