@@ -6,7 +6,7 @@ import { kernels } from '../backend/index.ts';
 import { loadNativeAddon } from '../backend/native/addon.ts';
 import { compileForInference } from '../infer/compile.ts';
 import { buildModel } from '../models/registry.ts';
-import { formatProfile, Profiler } from '../nn/profile.ts';
+import { formatProfile, type ProfileRow, Profiler } from '../nn/profile.ts';
 import { crossEntropy } from '../ops/crossEntropy.ts';
 import { SGD } from '../optim/sgd.ts';
 import { poolStats, releaseGrads, setPoolEnabled, stepScope } from '../tensor/pool.ts';
@@ -96,9 +96,19 @@ export function runBench(opts: BenchOptions, profile: (text: string) => void = c
   for (let i = 0; i < x.numel; i++) x.data[i] = rng.normal();
   const labels = Array.from({ length: opts.batch }, () => rng.int(opts.numClasses));
 
-  // The compiled forward has no module boundaries to time: a profile runs inference module by module.
-  const fused = opts.mode === 'infer' && opts.fuse && !opts.profile;
-  const profiler = opts.profile ? new Profiler(model) : null;
+  // A profile of the compiled forward times its kernel calls (fused conv+BN(+add)(+ReLU) each); the module
+  // profiler times everything else (training, or inference with --no-fuse).
+  const fused = opts.mode === 'infer' && opts.fuse;
+  const profiler = opts.profile && !fused ? new Profiler(model) : null;
+  const steps = new Map<string, ProfileRow>();
+  let timing = false;
+  const onStep = (name: string, type: string, ms: number) => {
+    if (!timing) return;
+    const row = steps.get(name) ?? { name, type, forwardMs: 0, backwardMs: 0, forwardCalls: 0 };
+    row.forwardMs += ms;
+    row.forwardCalls++;
+    steps.set(name, row);
+  };
   const section = <T>(name: string, fn: () => T): T => (profiler ? profiler.section(name, fn) : fn());
   let step: () => void;
   if (opts.mode === 'train') {
@@ -119,7 +129,9 @@ export function runBench(opts: BenchOptions, profile: (text: string) => void = c
     model.eval();
     // No step scope here: without a graph, each activation is garbage as soon as the next layer has read it, and
     // a scope would keep them all to the end of the pass. The compiled forward plans its own buffers.
-    const forward = fused ? compileForInference(model) : (t: Tensor) => noGrad(() => model.forward(t));
+    const forward = fused
+      ? compileForInference(model, opts.profile ? { onStep } : {})
+      : (t: Tensor) => noGrad(() => model.forward(t));
     step = () => {
       forward(x);
     };
@@ -128,6 +140,7 @@ export function runBench(opts: BenchOptions, profile: (text: string) => void = c
 
   for (let i = 0; i < opts.warmup; i++) step();
   profiler?.attach();
+  timing = true;
   const before = poolStats();
   const times: number[] = [];
   for (let i = 0; i < opts.iters; i++) {
@@ -136,9 +149,12 @@ export function runBench(opts: BenchOptions, profile: (text: string) => void = c
     times.push(performance.now() - started);
   }
   const after = poolStats();
+  timing = false;
   if (profiler) {
     profiler.detach();
     profile(formatProfile(profiler.rows(), opts.iters));
+  } else if (opts.profile) {
+    profile(formatProfile([...steps.values()], opts.iters, 25, 'kernel call'));
   }
 
   const sorted = [...times].sort((a, b) => a - b);

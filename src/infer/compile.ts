@@ -42,6 +42,20 @@ type Step = (x: Act) => Act;
 interface Context {
   k: Kernels;
   pool: BufferPool;
+  /** Called after each kernel call with its name ('layer1.0.conv1+bn1'), kind and milliseconds, when profiling. */
+  onStep?: StepTimer;
+}
+
+/** Receives the time of each kernel call of a compiled forward: see compileForInference's `onStep`. */
+export type StepTimer = (name: string, kind: string, ms: number) => void;
+
+// Runs fn, reporting its time to ctx.onStep when set.
+function timed<T>(ctx: Context, name: string, kind: string, fn: () => T): T {
+  if (!ctx.onStep) return fn();
+  const started = performance.now();
+  const result = fn();
+  ctx.onStep(name, kind, performance.now() - started);
+  return result;
 }
 
 // y = act(conv(x) + bias (+ residual)); x stays owned by the caller.
@@ -55,7 +69,10 @@ function fusedConv(ctx: Context, f: FoldedConv, x: Act, relu: boolean, residual:
   }
   // Packed once: every later call (any batch or image size) reads the weights in the GEMM's layout directly.
   f.packed ??= ctx.k.packConv2dWeight(g, f.weight);
-  ctx.k.conv2dFusedPacked(g, x.data, f.packed, f.bias, residual?.data ?? null, relu, y.data);
+  const kind = `conv${g.kh}x${g.kw}${g.strideH > 1 ? `/${g.strideH}` : ''}${residual ? '+add' : ''}${relu ? '+relu' : ''}`;
+  timed(ctx, f.name, kind, () => {
+    ctx.k.conv2dFusedPacked(g, x.data, f.packed as Float32Array, f.bias, residual?.data ?? null, relu, y.data);
+  });
   return y;
 }
 
@@ -83,7 +100,9 @@ function shortcutA(ctx: Context, s: ShortcutA, x: Act): Act {
 /** The shortcut of a block: identity, option-A padding, or a 1×1 conv + BN folded into one call. */
 function shortcutStep(ctx: Context, downsample: Module | null, name: string): ((x: Act) => Act) | null {
   if (!downsample) return null;
-  if (downsample instanceof ShortcutA) return (x) => shortcutA(ctx, downsample, x);
+  if (downsample instanceof ShortcutA) {
+    return (x) => timed(ctx, `${name}.downsample`, 'shortcutA', () => shortcutA(ctx, downsample, x));
+  }
   if (downsample instanceof Sequential && downsample.length === 2) {
     const f = conv(downsample.at(0) as Conv2d, downsample.at(1), `${name}.downsample`);
     return (x) => fusedConv(ctx, f, x, false);
@@ -128,7 +147,7 @@ function maxPoolStep(ctx: Context, m: MaxPool2d): Step {
   return (x) => {
     const g = poolGeometry(x.shape, m.options);
     const y = ctx.pool.acquire([g.n, g.c, g.oh, g.ow]);
-    ctx.k.maxPool2d(g, x.data, y.data, new Int32Array(y.data.length));
+    timed(ctx, 'maxpool', 'maxpool', () => ctx.k.maxPool2d(g, x.data, y.data, new Int32Array(y.data.length)));
     return y;
   };
 }
@@ -139,12 +158,14 @@ function headStep(ctx: Context, fc: Module | null): Step {
   return (x) => {
     const [n, c, h, w] = x.shape;
     const pooled = ctx.pool.acquire([n, c]);
-    ctx.k.adaptiveAvgPool2d(n * c, h, w, 1, 1, x.data, pooled.data);
+    timed(ctx, 'avgpool', 'avgpool', () => ctx.k.adaptiveAvgPool2d(n * c, h, w, 1, 1, x.data, pooled.data));
     if (!fc) return pooled;
     const [outF] = fc.weight.shape;
     const y = ctx.pool.acquire([n, outF]);
-    ctx.k.gemm(false, true, n, outF, c, 1, pooled.data, c, fc.weight.data, c, 0, y.data, outF);
-    if (fc.bias) for (let i = 0; i < n; i++) for (let j = 0; j < outF; j++) y.data[i * outF + j] += fc.bias.data[j];
+    timed(ctx, 'fc', 'linear', () => {
+      ctx.k.gemm(false, true, n, outF, c, 1, pooled.data, c, fc.weight.data, c, 0, y.data, outF);
+      if (fc.bias) for (let i = 0; i < n; i++) for (let j = 0; j < outF; j++) y.data[i * outF + j] += fc.bias.data[j];
+    });
     ctx.pool.release(pooled);
     return y;
   };
@@ -172,10 +193,11 @@ function stagesOf(model: Classifier): [Sequential, string][] {
 /**
  * Compiles `model` for eval-mode inference: returns f(x) with f(x) ≈ model.eval().forward(x) (logits, or features
  * when the model has no fc). Weights and BN statistics are copied (folded) now: compile again after changing them.
- * The model's own mode is left alone. Calls must not overlap (buffers are shared between calls).
+ * The model's own mode is left alone. Calls must not overlap (buffers are shared between calls). `onStep`, when
+ * given, receives every kernel call's name, kind and time (resnet bench --mode infer --profile).
  */
-export function compileForInference(model: Classifier): (x: Tensor) => Tensor {
-  const ctx: Context = { k: kernels(), pool: new BufferPool() };
+export function compileForInference(model: Classifier, { onStep }: { onStep?: StepTimer } = {}): (x: Tensor) => Tensor {
+  const ctx: Context = { k: kernels(), pool: new BufferPool(), onStep };
   const m = model as ResNet | CifarResNet;
   const steps: Step[] = [];
   const stem = conv(m.conv1, m.bn1, 'conv1+bn1');

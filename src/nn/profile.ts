@@ -99,7 +99,8 @@ export class Profiler implements TapeProfiler {
 }
 
 /** The profile as a text table, per iteration, heaviest first; `top` rows, then one line per module type. */
-export function formatProfile(rows: ProfileRow[], iterations: number, top = 25): string {
+/** `unit` names what a row is: a module (the default), or a kernel call of a compiled forward. */
+export function formatProfile(rows: ProfileRow[], iterations: number, top = 25, unit = 'module'): string {
   const total = rows.reduce((s, r) => s + r.forwardMs + r.backwardMs, 0);
   const per = (ms: number) => (ms / iterations).toFixed(2);
   const pct = (ms: number) => `${((100 * ms) / total).toFixed(1)}%`;
@@ -128,8 +129,8 @@ export function formatProfile(rows: ProfileRow[], iterations: number, top = 25):
   }
   const types = [...byType.values()].sort((a, b) => b.forwardMs + b.backwardMs - (a.forwardMs + a.backwardMs));
   return [
-    `profile per iteration (${iterations} timed), self time of each module, heaviest ${Math.min(top, rows.length)} of ${rows.length}:`,
-    table('module', byTime.slice(0, top)),
+    `profile per iteration (${iterations} timed), self time of each ${unit}, heaviest ${Math.min(top, rows.length)} of ${rows.length}:`,
+    table(unit, byTime.slice(0, top)),
     '',
     table('by type', types),
   ].join('\n');

@@ -44,24 +44,17 @@ test('bench --arch resnet20 --batch 2 --size 16 --mode train --iters 1 --json: l
   assert.equal(typeof last.backend, 'string');
 });
 
-test('bench --arch resnet20 --batch 1 --size 8 --mode infer --iters 1 --profile: prints the module table', () => {
-  const r = resnet(
-    'bench',
-    '--arch',
-    'resnet20',
-    '--batch',
-    '1',
-    '--size',
-    '8',
-    '--mode',
-    'infer',
-    '--iters',
-    '1',
-    '--profile',
-  );
-  assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /layer1\.0\.conv1 +Conv2d/);
-  assert.match(r.stdout, /img\/s/);
+test('bench --arch resnet20 --batch 1 --size 8 --mode infer --iters 1 --profile: times the compiled kernel calls', () => {
+  const args = ['bench', '--arch', 'resnet20', '--batch', '1', '--size', '8', '--mode', 'infer', '--iters', '1'];
+  const fused = resnet(...args, '--profile');
+  assert.equal(fused.code, 0, fused.stderr);
+  assert.match(fused.stdout, /each kernel call/);
+  assert.match(fused.stdout, /layer1\.0\.conv2\+bn2 +conv3x3\+add\+relu/);
+  assert.match(fused.stdout, /layer2\.0\.downsample +shortcutA/);
+  assert.match(fused.stdout, /img\/s/);
+  const eager = resnet(...args, '--no-fuse', '--profile');
+  assert.equal(eager.code, 0, eager.stderr);
+  assert.match(eager.stdout, /layer1\.0\.conv1 +Conv2d/);
 });
 
 test('bench --arch resnet20 --batch 1 --size 8 --mode infer --iters 1 --json: compiled forward unless --no-fuse', () => {
