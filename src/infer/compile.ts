@@ -144,10 +144,14 @@ function blockStep(ctx: Context, block: Module, name: string): Step {
 }
 
 function maxPoolStep(ctx: Context, m: MaxPool2d): Step {
+  // The kernel writes argmax indices, which inference never reads: one buffer, kept for the next call (a new 6 MB
+  // array per resnet50 batch-8 call cost more than the pooling).
+  let indices = new Int32Array(0);
   return (x) => {
     const g = poolGeometry(x.shape, m.options);
     const y = ctx.pool.acquire([g.n, g.c, g.oh, g.ow]);
-    timed(ctx, 'maxpool', 'maxpool', () => ctx.k.maxPool2d(g, x.data, y.data, new Int32Array(y.data.length)));
+    if (indices.length !== y.data.length) indices = new Int32Array(y.data.length);
+    timed(ctx, 'maxpool', 'maxpool', () => ctx.k.maxPool2d(g, x.data, y.data, indices));
     return y;
   };
 }
