@@ -9,6 +9,9 @@
 
 namespace resnet {
 
+// How many blocks of b cover a: the count of tiles, panels or chunks over a dimension.
+inline size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
+
 // Runs fn(begin, end) over [0, count) in at most one chunk per thread, each of at least `grain` items (so small
 // loops stay on the calling thread).
 template <typename Fn>
@@ -21,6 +24,21 @@ void parallel_ranges(size_t count, size_t grain, Fn fn) {
     return;
   }
   parallel_for(chunks, [&](size_t t) { fn(count * t / chunks, count * (t + 1) / chunks); });
+}
+
+// Whether the pool's threads each take whole items ((image, group) pairs, images) rather than sharing every item:
+// when the items divide evenly over the threads, or are plentiful enough that an uneven split costs little.
+inline bool whole_items_per_thread(size_t items) {
+  const size_t threads = in_parallel_for() ? 1 : num_threads();
+  return threads > 1 && items >= threads && (items % threads == 0 || items >= 4 * threads);
+}
+
+// For a sum over items (a weight gradient over images) that each thread adds into its own partial: how many parts
+// to split the items into, by the rule above but letting fewer items than threads take one each; 1 when the
+// threads should instead share every item.
+inline size_t summing_parts(size_t items) {
+  const size_t parts = std::min(in_parallel_for() ? size_t{1} : num_threads(), items);
+  return parts <= 1 || (items % parts != 0 && items < 4 * parts) ? 1 : parts;
 }
 
 // Elements per chunk below which an elementwise pass is not worth a second thread.

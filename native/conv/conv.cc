@@ -34,13 +34,6 @@ const float* pack_weights(const ConvShape& s, const float* w, bool transpose, si
   return packed;
 }
 
-// Splitting by (image, group) pairs loses nothing when they divide evenly over the threads or are plentiful.
-bool split_by_pairs(size_t pairs) {
-  const size_t threads = num_threads();
-  if (threads <= 1 || in_parallel_for()) return false;
-  return pairs >= threads && (pairs % threads == 0 || pairs >= 4 * threads);
-}
-
 // The B operand of one (image, group) GEMM for output rows [oy0, oy1): the input planes themselves (row stride
 // OH·OW), or their im2col in `col` (row stride (oy1 − oy0)·OW).
 const float* unfold(const ConvShape& s, const float* xg, float* col, size_t oy0, size_t oy1, bool shared) {
@@ -118,7 +111,7 @@ void gemm_forward_packed(const ConvShape& s, const float* x, const float* packed
                      any ? &epilogue : nullptr);
     }
   };
-  if (split_by_pairs(pairs)) {
+  if (whole_items_per_thread(pairs)) {
     parallel_for(pairs, [&](size_t pair) { run_pair(pair, false); });
   } else {
     for (size_t pair = 0; pair < pairs; pair++) run_pair(pair, true);
@@ -187,7 +180,7 @@ void conv2d_backward_input(const ConvShape& s, const float* dy, const float* w, 
       }
     }
   };
-  if (split_by_pairs(pairs)) {
+  if (whole_items_per_thread(pairs)) {
     parallel_for(pairs, [&](size_t pair) { run_pair(pair, false); });
   } else {
     for (size_t pair = 0; pair < pairs; pair++) run_pair(pair, true);
@@ -227,11 +220,10 @@ void conv2d_backward_weight(const ConvShape& s, const float* dy, const float* x,
       }
     }
   };
-  const size_t threads = in_parallel_for() ? 1 : num_threads();
   // Whole images per thread when each thread gets at least one; each thread sums its images into its own copy of
   // dw (the first thread straight into dw), then the copies are added in a fixed order.
-  const size_t parts = std::min(threads, s.n);
-  if (parts <= 1 || (s.n % parts != 0 && s.n < 4 * parts)) {
+  const size_t parts = summing_parts(s.n);
+  if (parts == 1) {
     run_images(0, s.n, dw, true);
     return;
   }

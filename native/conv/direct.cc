@@ -45,8 +45,6 @@ const DirectKernel* kernel() {
   return k;
 }
 
-size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
-
 // The same-size 3×3 convolution of `in_channels` planes of h×w into `out_channels` planes, with weights in
 // the tile layout [block][in_channels][9][ocb]: what the forward pass and the input gradient both run.
 struct Plan {
@@ -114,7 +112,9 @@ void run(const Plan& p, const float* x, const float* packed_w, const ConvEpilogu
     const float* residual = ep.residual ? ep.residual + img * out_image : nullptr;
     float* yi = y + img * out_image;
     if (shared) {
-      parallel_ranges(p.in_channels, 1, [&](size_t c0, size_t c1) { pad_image(p, x + img * in_image, padded, c0, c1); });
+      parallel_ranges(p.in_channels, 1, [&](size_t c0, size_t c1) {
+        pad_image(p, x + img * in_image, padded, c0, c1);
+      });
       parallel_ranges(tiles, 1, [&](size_t t0, size_t t1) {
         run_tiles(k, p, padded, packed_w, ep.bias, residual, ep.relu, yi, t0, t1);
       });
@@ -124,7 +124,7 @@ void run(const Plan& p, const float* x, const float* packed_w, const ConvEpilogu
     }
   };
   // Whole images per thread when they divide evenly or are plentiful; otherwise the threads share each image.
-  if (threads > 1 && p.n >= threads && (p.n % threads == 0 || p.n >= 4 * threads)) {
+  if (whole_items_per_thread(p.n)) {
     parallel_for(threads, [&](size_t t) {
       float* padded = thread_scratch<kIm2col>(p.in_channels * p.padded_plane);
       for (size_t img = p.n * t / threads; img < p.n * (t + 1) / threads; img++) image(img, padded, false);
@@ -240,14 +240,15 @@ void direct_backward_weight(const ConvShape& s, const float* dy, const float* x,
   // images (14×14, 7×7) the per-call cost of adding 24 vectors to `lanes` would otherwise rival the products.
   const size_t group = std::min<size_t>(8, std::max<size_t>(1, 512 / (s.h * s.w)));
   const size_t padded_group = group * s.c * p.padded_plane;
-  const size_t threads = in_parallel_for() ? 1 : num_threads();
-  const size_t parts = std::min(threads, s.n);
-  float* lanes = thread_scratch<kWeightGradPartials>(std::max<size_t>(parts, 1) * size);
-  std::fill(lanes, lanes + std::max<size_t>(parts, 1) * size, 0.0f);
+  const size_t parts = summing_parts(s.n);
+  float* lanes = thread_scratch<kWeightGradPartials>(parts * size);
+  std::fill(lanes, lanes + parts * size, 0.0f);
   auto pad_images = [&](size_t img0, size_t images, float* padded, size_t c0, size_t c1) {
-    for (size_t i = 0; i < images; i++) pad_image(p, x + (img0 + i) * in_image, padded + i * s.c * p.padded_plane, c0, c1);
+    for (size_t i = 0; i < images; i++) {
+      pad_image(p, x + (img0 + i) * in_image, padded + i * s.c * p.padded_plane, c0, c1);
+    }
   };
-  if (parts <= 1 || (s.n % parts != 0 && s.n < 4 * parts)) {
+  if (parts == 1) {
     // A group at a time, the threads sharing each: they pad it together, then take (block, channel) pairs, whose
     // partial sums do not overlap.
     float* padded = thread_scratch<kIm2col>(padded_group);

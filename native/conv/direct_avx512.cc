@@ -43,7 +43,9 @@ void direct3x3_tile_8x2x16_avx512(size_t channels, const float* w, size_t in_cha
       __m512 r = acc[i][v];
       if (bias || tile.residual[v]) {  // C + (bias + residual), as the GEMM epilogue adds them
         __m512 t = bias ? _mm512_set1_ps(bias[i]) : zero;
-        if (tile.residual[v]) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(mask, tile.residual[v] + i * out_channel_stride));
+        if (tile.residual[v]) {
+          t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(mask, tile.residual[v] + i * out_channel_stride));
+        }
         r = _mm512_add_ps(r, t);
       }
       if (relu) r = _mm512_maskz_max_ps(0xFFFF, zero, r);  // max(0, NaN) is NaN
@@ -53,8 +55,9 @@ void direct3x3_tile_8x2x16_avx512(size_t channels, const float* w, size_t in_cha
 }
 
 // 6 output channels × 3 taps = 18 zmm accumulators; per vector of 16 pixels, 3 input loads and 6 masked dy loads
-// feed 18 FMAs (with 8 channels GCC spilled an input vector to the stack every step, 25% slower). Lanes past the row's end load dy as zero, so the input there (the next row) adds nothing. The
-// accumulators go to `lanes` with constant indices only: a runtime index would keep them in memory.
+// feed 18 FMAs (with 8 channels GCC spilled an input vector to the stack every step, 25% slower). Lanes past the
+// row's end load dy as zero, so the input there (the next row) adds nothing. The accumulators go to `lanes` with
+// constant indices only: a runtime index would keep them in memory.
 void direct3x3_dw_6x3_avx512(size_t images, const float* dy, size_t dy_image, size_t dy_plane, size_t ocs, size_t h,
                              size_t w, const float* in, size_t in_image, size_t in_row_stride, float* lanes) {
   const float* rows[6];

@@ -34,7 +34,7 @@ struct Tiles {
 
 // Output tiles of m×m outputs each.
 Tiles tiles_of(const ConvShape& s, size_t m) {
-  const size_t th = (s.oh + m - 1) / m, tw = (s.ow + m - 1) / m;
+  const size_t th = ceil_div(s.oh, m), tw = ceil_div(s.ow, m);
   return {tw, th * tw, s.n * th * tw};
 }
 
@@ -45,8 +45,8 @@ Tiles tiles_of(const ConvShape& s, size_t m) {
 // (The weight gradient's chunks add into dU in L3 instead, and measured best at the 2 MB size: pass reads_u false.)
 size_t chunk_tiles(const ConvShape& s, size_t xi, size_t total, size_t threads, bool reads_u) {
   const size_t by_cache = std::max<size_t>(32, (size_t{1} << 19) / (xi * (s.c + s.oc)) / 32 * 32);
-  const size_t by_weights = reads_u ? (s.oc * s.c / (s.c + s.oc) + 31) / 32 * 32 : 0;
-  const size_t by_threads = ((total + threads - 1) / threads + 31) / 32 * 32;
+  const size_t by_weights = reads_u ? ceil_div(s.oc * s.c / (s.c + s.oc), 32) * 32 : 0;
+  const size_t by_threads = ceil_div(ceil_div(total, threads), 32) * 32;
   return std::min(std::max(by_cache, by_weights), by_threads);
 }
 
@@ -67,6 +67,49 @@ std::vector<Run>& runs_of(const Tiles& tl, size_t t0, size_t t1) {
   return runs;
 }
 
+// Input row iy of plane xp into row[1, 1 + W): the row itself, or zeros above and below the image. The border
+// columns around it are the caller's (zeroed once).
+void load_input_row(const ConvShape& s, const float* xp, long long iy, float* row) {
+  if (iy >= 0 && iy < static_cast<long long>(s.h)) {
+    std::copy(xp + iy * s.w, xp + (iy + 1) * s.w, row + 1);
+  } else {
+    std::fill(row + 1, row + 1 + s.w, 0.0f);
+  }
+}
+
+// Row oy of the output-gradient plane dp into row[0, OW): zeros below the last output row.
+void load_output_row(const ConvShape& s, const float* dp, size_t oy, float* row) {
+  if (oy < s.oh) {
+    std::copy(dp + oy * s.ow, dp + (oy + 1) * s.ow, row);
+  } else {
+    std::fill(row, row + s.ow, 0.0f);
+  }
+}
+
+// A run's m output rows of channel oc, out_rows[r·m·TW + column], into y with bias, residual and ReLU; rows past OH
+// and columns past OW (odd sizes) are dropped.
+void store_output_rows(const ConvShape& s, const Tiles& tl, const Run& run, size_t m, size_t oc, const float* out_rows,
+                       float bias, const ConvEpilogue& ep, float* y) {
+  const size_t plane = s.oh * s.ow, ox0 = m * run.tx0, ox1 = std::min(s.ow, m * run.tx1);
+  for (size_t r = 0; r < m; r++) {
+    const size_t oy = m * run.ty + r;
+    if (oy >= s.oh) break;
+    const size_t at = (run.img * s.oc + oc) * plane + oy * s.ow + ox0;
+    const float* __restrict o = out_rows + r * m * tl.tw;
+    float* __restrict dst = y + at;
+    const size_t count = ox1 - ox0;
+    if (ep.residual) {
+      const float* __restrict res = ep.residual + at;
+      for (size_t i = 0; i < count; i++) dst[i] = o[i] + (bias + res[i]);
+    } else {
+      for (size_t i = 0; i < count; i++) dst[i] = o[i] + bias;
+    }
+    if (ep.relu) {
+      for (size_t i = 0; i < count; i++) dst[i] = dst[i] < 0.0f ? 0.0f : dst[i];
+    }
+  }
+}
+
 // V[ξ][c][k] for the chunk's tiles: Bᵀ·d·B with Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1], d the 4×4 patch at
 // input row 2ty − 1, column 2tx − 1. Each of the tile row's 4 input rows is copied with its zero padding, then the
 // columns are transformed for all tiles of the run, then the rows: loops over tiles without branches.
@@ -85,11 +128,7 @@ void input_transform(const ConvShape& s, const Tiles& tl, const std::vector<Run>
       for (size_t r = 0; r < 4; r++) {
         const long long iy = 2 * static_cast<long long>(run.ty) - 1 + static_cast<long long>(r);
         float* row = rows + r * padded;
-        if (iy >= 0 && iy < static_cast<long long>(s.h)) {
-          std::copy(xp + iy * s.w, xp + (iy + 1) * s.w, row + 1);
-        } else {
-          std::fill(row + 1, row + 1 + s.w, 0.0f);
-        }
+        load_input_row(s, xp, iy, row);
         const float* __restrict src = row + 2 * run.tx0;
         float* __restrict e0 = e + (r * 4) * tl.tw;
         float* __restrict e1 = e0 + tl.tw;
@@ -128,7 +167,7 @@ void input_transform(const ConvShape& s, const Tiles& tl, const std::vector<Run>
 // outputs past OH/OW (odd sizes) are dropped.
 void output_transform(const ConvShape& s, const Tiles& tl, const std::vector<Run>& runs, const float* m, size_t nt,
                       const ConvEpilogue& ep, float* y) {
-  const size_t xstride = xi_stride(s.oc * nt), plane = s.oh * s.ow;
+  const size_t xstride = xi_stride(s.oc * nt);
   thread_local std::vector<float> a_buf, row_buf;
   a_buf.resize(8 * tl.tw);
   row_buf.resize(2 * 2 * tl.tw);
@@ -162,24 +201,7 @@ void output_transform(const ConvShape& s, const Tiles& tl, const std::vector<Run
           o[2 * i + 1] = q1[i] - q2[i] - q3[i];
         }
       }
-      const size_t ox0 = 2 * run.tx0, ox1 = std::min(s.ow, 2 * run.tx1);
-      for (size_t r = 0; r < 2; r++) {
-        const size_t oy = 2 * run.ty + r;
-        if (oy >= s.oh) break;
-        const size_t at = (run.img * s.oc + oc) * plane + oy * s.ow + ox0;
-        const float* __restrict o = out_rows + r * 2 * tl.tw;
-        float* __restrict dst = y + at;
-        const size_t count = ox1 - ox0;
-        if (ep.residual) {
-          const float* __restrict res = ep.residual + at;
-          for (size_t i = 0; i < count; i++) dst[i] = o[i] + (bias + res[i]);
-        } else {
-          for (size_t i = 0; i < count; i++) dst[i] = o[i] + bias;
-        }
-        if (ep.relu) {
-          for (size_t i = 0; i < count; i++) dst[i] = dst[i] < 0.0f ? 0.0f : dst[i];
-        }
-      }
+      store_output_rows(s, tl, run, 2, oc, out_rows, bias, ep, y);
     }
   }
 }
@@ -199,11 +221,7 @@ void output_gradient_transform(const ConvShape& s, const Tiles& tl, const std::v
       float* rows = rows_buf.data();
       for (size_t r = 0; r < 2; r++) {
         const size_t oy = 2 * run.ty + r;
-        if (oy < s.oh) {
-          std::copy(dp + oy * s.ow, dp + (oy + 1) * s.ow, rows + r * padded);
-        } else {
-          std::fill(rows + r * padded, rows + r * padded + s.ow, 0.0f);
-        }
+        load_output_row(s, dp, oy, rows + r * padded);
       }
       float* out = dm + oc * nt + run.k;
       const float* __restrict d0 = rows + 2 * run.tx0;
@@ -243,11 +261,7 @@ void input_transform4(const ConvShape& s, const Tiles& tl, const std::vector<Run
       for (size_t r = 0; r < 6; r++) {
         const long long iy = 4 * static_cast<long long>(run.ty) - 1 + static_cast<long long>(r);
         float* row = rows + r * padded;
-        if (iy >= 0 && iy < static_cast<long long>(s.h)) {
-          std::copy(xp + iy * s.w, xp + (iy + 1) * s.w, row + 1);
-        } else {
-          std::fill(row + 1, row + 1 + s.w, 0.0f);
-        }
+        load_input_row(s, xp, iy, row);
         const float* __restrict src = row + 4 * run.tx0;
         float* __restrict e0 = e + (r * 6) * tl.tw;
         for (size_t i = 0; i < n; i++) {
@@ -286,7 +300,7 @@ void input_transform4(const ConvShape& s, const Tiles& tl, const std::vector<Run
 // residual and ReLU along each output row; outputs past OH/OW are dropped.
 void output_transform4(const ConvShape& s, const Tiles& tl, const std::vector<Run>& runs, const float* m, size_t nt,
                        const ConvEpilogue& ep, float* y) {
-  const size_t xstride = xi_stride(s.oc * nt), plane = s.oh * s.ow;
+  const size_t xstride = xi_stride(s.oc * nt);
   thread_local std::vector<float> a_buf, row_buf;
   a_buf.resize(24 * tl.tw);
   row_buf.resize(4 * 4 * tl.tw);
@@ -325,24 +339,7 @@ void output_transform4(const ConvShape& s, const Tiles& tl, const std::vector<Ru
           o[4 * i + 3] = n12 + 8 * n34 + v5;
         }
       }
-      const size_t ox0 = 4 * run.tx0, ox1 = std::min(s.ow, 4 * run.tx1);
-      for (size_t r = 0; r < 4; r++) {
-        const size_t oy = 4 * run.ty + r;
-        if (oy >= s.oh) break;
-        const size_t at = (run.img * s.oc + oc) * plane + oy * s.ow + ox0;
-        const float* __restrict o = out_rows + r * 4 * tl.tw;
-        float* __restrict dst = y + at;
-        const size_t count = ox1 - ox0;
-        if (ep.residual) {
-          const float* __restrict res = ep.residual + at;
-          for (size_t i = 0; i < count; i++) dst[i] = o[i] + (bias + res[i]);
-        } else {
-          for (size_t i = 0; i < count; i++) dst[i] = o[i] + bias;
-        }
-        if (ep.relu) {
-          for (size_t i = 0; i < count; i++) dst[i] = dst[i] < 0.0f ? 0.0f : dst[i];
-        }
-      }
+      store_output_rows(s, tl, run, 4, oc, out_rows, bias, ep, y);
     }
   }
 }
@@ -363,11 +360,7 @@ void output_gradient_transform4(const ConvShape& s, const Tiles& tl, const std::
       const float* dp = dy + (run.img * s.oc + oc) * plane;
       for (size_t r = 0; r < 4; r++) {
         const size_t oy = 4 * run.ty + r;
-        if (oy < s.oh) {
-          std::copy(dp + oy * s.ow, dp + (oy + 1) * s.ow, rows + r * padded);
-        } else {
-          std::fill(rows + r * padded, rows + r * padded + s.ow, 0.0f);
-        }
+        load_output_row(s, dp, oy, rows + r * padded);
         const float* __restrict src = rows + r * padded + 4 * run.tx0;
         float* __restrict e0 = e + (r * 6) * tl.tw;
         for (size_t i = 0; i < n; i++) {
@@ -477,7 +470,7 @@ void transform_weights(const ConvShape& s, const Variant& v, const float* w, boo
   constexpr size_t B = kWeightBlock;
   const size_t stride = u_stride(s);
   const size_t mr = sgemm_packed_a_offset(s.oc, s.c, 0, 1) - sgemm_packed_a_offset(s.oc, s.c, 0, 0);
-  const size_t panels = (s.oc + mr - 1) / mr;
+  const size_t panels = ceil_div(s.oc, mr);
   parallel_ranges(panels, 1, [&](size_t p0, size_t p1) {
     alignas(64) float wt[9 * B], gg[6 * 3 * B];
     thread_local std::vector<float> u_buffer;
@@ -524,7 +517,7 @@ void forward(const ConvShape& s, const Variant& v, const float* x, const float* 
   const Tiles tl = tiles_of(s, v.m);
   if (tl.total == 0) return;
   const size_t threads = in_parallel_for() ? 1 : num_threads();
-  const size_t per_chunk = chunk_tiles(s, v.xi, tl.total, threads, true), chunks = (tl.total + per_chunk - 1) / per_chunk;
+  const size_t per_chunk = chunk_tiles(s, v.xi, tl.total, threads, true), chunks = ceil_div(tl.total, per_chunk);
   const size_t ustride = u_stride(s);
   auto run_chunk = [&](size_t chunk) {
     const size_t t0 = chunk * per_chunk, t1 = std::min(tl.total, t0 + per_chunk), nt = t1 - t0;
@@ -569,9 +562,9 @@ void winograd_pack_weight(const ConvShape& s, const float* w, float* packed) {
 bool winograd_worth_packing(const ConvShape& s) { return tiles_of(s, 2).total >= 64; }
 
 void winograd_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& ep, float* y) {
-  thread_local ScratchBuffer packed;
+  // The per-call weights share the scratch buffer the other convolutions pack their weights into.
   const Variant& v = variant_for(s, true);
-  float* u = packed.get(v.xi * u_stride(s));
+  float* u = thread_scratch<kPackedWeight>(v.xi * u_stride(s));
   transform_weights(s, v, w, false, u);
   forward(s, v, x, u, ep, y);
 }
@@ -585,9 +578,8 @@ void winograd_backward_input(const ConvShape& s, const float* dy, const float* w
   t.w = s.ow;
   t.oh = s.h;
   t.ow = s.w;
-  thread_local ScratchBuffer packed;
   const Variant& v = variant_for(t, true);
-  float* u = packed.get(v.xi * u_stride(t));
+  float* u = thread_scratch<kPackedWeight>(v.xi * u_stride(t));
   transform_weights(t, v, w, true, u);
   forward(t, v, dy, u, {nullptr, nullptr, false}, dx);
 }
@@ -634,7 +626,7 @@ void winograd_backward_weight(const ConvShape& s, const float* dy, const float* 
   const Variant& v = tiles_of(s, 4).total >= 4 * s.c ? kF4 : kF2;
   const Tiles tl = tiles_of(s, v.m);
   const size_t pool = in_parallel_for() ? 1 : num_threads();
-  const size_t per_chunk = chunk_tiles(s, v.xi, tl.total, pool, false), chunks = (tl.total + per_chunk - 1) / per_chunk;
+  const size_t per_chunk = chunk_tiles(s, v.xi, tl.total, pool, false), chunks = ceil_div(tl.total, per_chunk);
   const size_t parts = std::max<size_t>(1, std::min(pool, chunks)), du_stride = xi_stride(s.oc * s.c);
   thread_local std::vector<float> du_buffer;
   du_buffer.assign(parts * v.xi * du_stride, 0.0f);

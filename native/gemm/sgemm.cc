@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "../parallel.h"
 #include "../scratch.h"
 #include "../threadpool.h"
 #include "ukernel.h"
@@ -15,8 +16,6 @@ namespace {
 
 // Below this many flops per thread, waking another thread costs more than it saves.
 constexpr double kMinFlopsPerThread = 2e6;
-
-size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
 
 void scale_c(size_t m, size_t n, float beta, float* c, size_t ldc) {
   for (size_t i = 0; i < m; i++) {
