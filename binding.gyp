@@ -44,7 +44,8 @@
       "sources": [
         "native/conv/direct_avx2_fma.cc",
         "native/cpu/peak_avx2_fma.cc",
-        "native/gemm/ukernel_avx2_fma.cc"
+        "native/gemm/ukernel_avx2_fma.cc",
+        "native/layers/batch_norm_avx2_fma.cc"
       ],
       "cflags_cc": ["-O3"],
       "conditions": [
@@ -63,7 +64,8 @@
       "sources": [
         "native/conv/direct_avx512.cc",
         "native/cpu/peak_avx512.cc",
-        "native/gemm/ukernel_avx512.cc"
+        "native/gemm/ukernel_avx512.cc",
+        "native/layers/batch_norm_avx512.cc"
       ],
       "cflags_cc": ["-O3"],
       "conditions": [

@@ -1,11 +1,14 @@
 // Batch norm over x viewed as [N, C, HW], threaded over channels: training statistics (two passes, sums in
-// double), the eval-mode apply, and the backward pass. Same contracts as the Kernels table.
+// double), the eval-mode apply, and the backward pass (optionally through a ReLU applied in place after it). Same
+// contracts as the Kernels table; the loops over each plane are batch_norm.h's, for the CPU's instruction set.
 #include <cmath>
 #include <utility>
 
 #include "../bindings.h"
+#include "../cpu/features.h"
 #include "../napi_args.h"
 #include "../parallel.h"
+#include "batch_norm.h"
 
 namespace resnet {
 namespace {
@@ -14,37 +17,85 @@ struct BnShape {
   size_t n, c, hw;
 };
 
+// The scalar plane loops, the reference order for the vector ones: blocked_sum's eight double lanes.
+double affine_scalar(float x, const BnAffine& a) { return (static_cast<double>(x) - a.center) * a.scale + a.shift; }
+float masked_scalar(float dy, float x, const BnAffine* relu_of) {
+  return !relu_of || !(static_cast<float>(affine_scalar(x, *relu_of)) <= 0.0f) ? dy : 0.0f;
+}
+
+double sum_scalar(const float* x, size_t n) {
+  return blocked_sum(n, [&](size_t i) { return x[i]; });
+}
+
+double centered_squares_scalar(const float* x, size_t n, double mu) {
+  return blocked_sum(n, [&](size_t i) {
+    const double d = x[i] - mu;
+    return d * d;
+  });
+}
+
+void scale_shift_scalar(const float* __restrict x, const BnAffine& a, float* __restrict y, size_t n) {
+  for (size_t i = 0; i < n; i++) y[i] = static_cast<float>(affine_scalar(x[i], a));
+}
+
+void gradient_sums_scalar(const float* dy, const float* x, float mu, const BnAffine* relu_of, size_t n,
+                          double* sums) {
+  const auto [sum_dy, sum_dy_xc] = blocked_sum_pair(n, [&](size_t i) {
+    const float g = masked_scalar(dy[i], x[i], relu_of);
+    return std::pair<float, float>(g, g * (x[i] - mu));
+  });
+  sums[0] += sum_dy;
+  sums[1] += sum_dy_xc;
+}
+
+void input_gradient_scalar(const float* __restrict dy, const float* __restrict x, float scale, float mean_dy, float mu,
+                           float k, const BnAffine* relu_of, float* __restrict dx, size_t n) {
+  for (size_t i = 0; i < n; i++) dx[i] = scale * (masked_scalar(dy[i], x[i], relu_of) - mean_dy) - (x[i] - mu) * k;
+}
+
+const BnPlaneKernels kBnPlaneKernelsScalar = {sum_scalar, centered_squares_scalar, scale_shift_scalar,
+                                              gradient_sums_scalar, input_gradient_scalar};
+
+const BnPlaneKernels& planes() {
+  static const BnPlaneKernels& kernels = [] () -> const BnPlaneKernels& {
+    switch (kernel_isa()) {
+#if defined(RESNET_HAVE_AVX512)
+      case Isa::kAvx512:
+        return kBnPlaneKernelsAvx512;
+#endif
+#if defined(RESNET_HAVE_AVX2_FMA)
+      case Isa::kAvx2Fma:
+        return kBnPlaneKernelsAvx2Fma;
+#endif
+      default:
+        return kBnPlaneKernelsScalar;
+    }
+  }();
+  return kernels;
+}
+
+// Σ over the channel's N planes of plane(its offset), each plane summed on its own and the planes in order.
+template <typename Plane>
+double channel_sum(const BnShape& s, size_t ch, Plane plane) {
+  double total = 0;
+  for (size_t b = 0; b < s.n; b++) total += plane((b * s.c + ch) * s.hw);
+  return total;
+}
+
 // y = (x − center)·scale + shift over the channel's N planes, in double and rounded once, as the reference does.
 // Float arithmetic here was off by an ulp or two, enough to flip the sign of outputs near 0 and with it the ReLU
 // masks downstream: resnet101's and dilated resnet50's bn1.weight gradients (sums that nearly cancel, since later
-// BNs make the loss almost invariant to this scale) then moved by 2e-4 from float64 torch. Still memory-bound.
-void scale_shift_plane(const float* __restrict x, double center, double scale, double shift, float* __restrict y,
-                       size_t hw) {
-  for (size_t i = 0; i < hw; i++) y[i] = static_cast<float>((static_cast<double>(x[i]) - center) * scale + shift);
-}
-
-void scale_shift(const BnShape& s, size_t ch, const float* x, double center, double scale, double shift, float* y) {
+// BNs make the loss almost invariant to this scale) then moved by 2e-4 from float64 torch.
+void scale_shift(const BnShape& s, size_t ch, const float* x, const BnAffine& a, float* y) {
   for (size_t b = 0; b < s.n; b++) {
     const size_t o = (b * s.c + ch) * s.hw;
-    scale_shift_plane(x + o, center, scale, shift, y + o, s.hw);
+    planes().scale_shift(x + o, a, y + o, s.hw);
   }
 }
 
-// dx = scale·(dy − mean_dy) − (x − μ)·k over one plane: batch norm's input gradient with batch statistics.
-void bn_dx_plane(const float* __restrict dy, const float* __restrict x, float scale, float mean_dy, float mu, float k,
-                 float* __restrict dx, size_t hw) {
-  for (size_t i = 0; i < hw; i++) dx[i] = scale * (dy[i] - mean_dy) - (x[i] - mu) * k;
-}
-
-// Σ over the channel's N planes of op(plane offset, i).
-template <typename Op>
-double channel_sum(const BnShape& s, size_t ch, Op op) {
-  double total = 0;
-  for (size_t b = 0; b < s.n; b++) {
-    const size_t o = (b * s.c + ch) * s.hw;
-    total += blocked_sum(s.hw, [&](size_t i) { return op(o + i); });
-  }
-  return total;
+// The channel's forward map, from the stored (float) mean and invStd, which the backward pass reads back.
+BnAffine affine_of(size_t ch, const float* mean, const float* inv_std, const float* gamma, const float* beta) {
+  return {mean[ch], static_cast<double>(inv_std[ch]) * (gamma ? gamma[ch] : 1.0f), beta ? beta[ch] : 0.0f};
 }
 
 size_t channel_grain(const BnShape& s) { return std::max<size_t>(1, kElementGrain / std::max<size_t>(1, s.n * s.hw)); }
@@ -52,21 +103,16 @@ size_t channel_grain(const BnShape& s) { return std::max<size_t>(1, kElementGrai
 void batch_norm_train(const BnShape& s, const float* x, const float* gamma, const float* beta, double eps, float* y,
                       float* mean, float* variance, float* inv_std) {
   const double count = static_cast<double>(s.n * s.hw);
+  const BnPlaneKernels& k = planes();
   parallel_ranges(s.c, channel_grain(s), [&](size_t c0, size_t c1) {
     for (size_t ch = c0; ch < c1; ch++) {
-      const double mu = channel_sum(s, ch, [&](size_t i) { return x[i]; }) / count;
+      const double mu = channel_sum(s, ch, [&](size_t o) { return k.sum(x + o, s.hw); }) / count;
       // Two passes: the centred sum of squares avoids the cancellation of E[x²] − E[x]².
-      const double var = channel_sum(s, ch, [&](size_t i) {
-                           const double d = x[i] - mu;
-                           return d * d;
-                         }) / count;
-      const double is = 1.0 / std::sqrt(var + eps);
+      const double var = channel_sum(s, ch, [&](size_t o) { return k.centered_squares(x + o, s.hw, mu); }) / count;
       mean[ch] = static_cast<float>(mu);
       variance[ch] = static_cast<float>(var);
-      inv_std[ch] = static_cast<float>(is);
-      // With the stored (float) mean and invStd, which backward reads back, as the reference does.
-      const double scale = static_cast<double>(inv_std[ch]) * (gamma ? gamma[ch] : 1.0f);
-      scale_shift(s, ch, x, mean[ch], scale, beta ? beta[ch] : 0.0f, y);
+      inv_std[ch] = static_cast<float>(1.0 / std::sqrt(var + eps));
+      scale_shift(s, ch, x, affine_of(ch, mean, inv_std, gamma, beta), y);
     }
   });
 }
@@ -74,45 +120,40 @@ void batch_norm_train(const BnShape& s, const float* x, const float* gamma, cons
 void batch_norm_apply(const BnShape& s, const float* x, const float* mean, const float* inv_std, const float* gamma,
                       const float* beta, float* y) {
   parallel_ranges(s.c, channel_grain(s), [&](size_t c0, size_t c1) {
-    for (size_t ch = c0; ch < c1; ch++) {
-      const double scale = static_cast<double>(inv_std[ch]) * (gamma ? gamma[ch] : 1.0f);
-      scale_shift(s, ch, x, mean[ch], scale, beta ? beta[ch] : 0.0f, y);
-    }
+    for (size_t ch = c0; ch < c1; ch++) scale_shift(s, ch, x, affine_of(ch, mean, inv_std, gamma, beta), y);
   });
 }
 
+// With relu, dy is the gradient of relu(batch norm(x)), applied in place on the output: the mask comes from
+// recomputing the forward map from x, which this pass reads anyway, so no separate ReLU backward pass is needed.
 void batch_norm_backward(const BnShape& s, const float* dy, const float* x, const float* mean, const float* inv_std,
-                         const float* gamma, bool batch_stats, float* dx, float* dgamma, float* dbeta) {
+                         const float* gamma, const float* beta, bool batch_stats, bool relu, float* dx, float* dgamma,
+                         float* dbeta) {
   const double count = static_cast<double>(s.n * s.hw);
+  const BnPlaneKernels& k = planes();
   parallel_ranges(s.c, channel_grain(s), [&](size_t c0, size_t c1) {
     for (size_t ch = c0; ch < c1; ch++) {
       const float mu = mean[ch], is = inv_std[ch];
-      // Both sums in one pass over dy and x, each summed in blocked_sum's order (the same bits as two passes).
-      double sum_dy = 0, sum_dy_xc = 0;
+      const BnAffine forward = affine_of(ch, mean, inv_std, gamma, beta);
+      const BnAffine* relu_of = relu ? &forward : nullptr;
+      // Both sums in one pass over dy and x.
+      double sums[2] = {0, 0};
       for (size_t b = 0; b < s.n; b++) {
         const size_t o = (b * s.c + ch) * s.hw;
-        const auto [plane_dy, plane_dy_xc] = blocked_sum_pair(s.hw, [&](size_t i) {
-          const float d = dy[o + i];
-          return std::pair<float, float>(d, d * (x[o + i] - mu));
-        });
-        sum_dy += plane_dy;
-        sum_dy_xc += plane_dy_xc;
+        k.gradient_sums(dy + o, x + o, mu, relu_of, s.hw, sums);
       }
-      const double sum_dy_xhat = sum_dy_xc * is;
+      const double sum_dy = sums[0], sum_dy_xhat = sums[1] * is;
       if (dgamma) dgamma[ch] = static_cast<float>(sum_dy_xhat);
       if (dbeta) dbeta[ch] = static_cast<float>(sum_dy);
       if (!dx) continue;
       const float scale = (gamma ? gamma[ch] : 1.0f) * is;
-      if (!batch_stats) {
-        scale_shift(s, ch, dy, 0.0, scale, 0.0, dx);
-        continue;
-      }
-      // dx = γ·σ⁻¹·(dy − mean(dy) − x̂·mean(dy·x̂)) = scale·dy − scale·mean(dy) − (x − μ)·scale·σ⁻¹·mean(dy·x̂)
-      const float mean_dy = static_cast<float>(sum_dy / count);
-      const float k = static_cast<float>(scale * is * (sum_dy_xhat / count));
+      // dx = γ·σ⁻¹·(dy − mean(dy) − x̂·mean(dy·x̂)) = scale·dy − scale·mean(dy) − (x − μ)·scale·σ⁻¹·mean(dy·x̂);
+      // with fixed statistics (eval mode) only scale·dy.
+      const float mean_dy = batch_stats ? static_cast<float>(sum_dy / count) : 0.0f;
+      const float kx = batch_stats ? static_cast<float>(scale * is * (sum_dy_xhat / count)) : 0.0f;
       for (size_t b = 0; b < s.n; b++) {
         const size_t o = (b * s.c + ch) * s.hw;
-        bn_dx_plane(dy + o, x + o, scale, mean_dy, mu, k, dx + o, s.hw);
+        k.input_gradient(dy + o, x + o, scale, mean_dy, mu, kx, relu_of, dx + o, s.hw);
       }
     }
   });
@@ -177,11 +218,12 @@ Napi::Value BatchNormApplyBinding(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// batchNormBackward(n, c, hw, dy, x, mean, invStd, gamma | null, batchStats, dx | null, dgamma | null, dbeta | null)
+// batchNormBackward(n, c, hw, dy, x, mean, invStd, gamma | null, beta | null, batchStats, reluAfter, dx | null,
+//                   dgamma | null, dbeta | null)
 Napi::Value BatchNormBackwardBinding(const Napi::CallbackInfo& info) {
   const char* fn = "batchNormBackward";
   Napi::Env env = info.Env();
-  expect_args(info, 12, fn);
+  expect_args(info, 14, fn);
   const BnShape s = arg_bn_shape(info, fn);
   const size_t total = s.n * s.c * s.hw;
   const Float32Span dy = arg_float32_array(info, 3, fn, "dy");
@@ -189,20 +231,23 @@ Napi::Value BatchNormBackwardBinding(const Napi::CallbackInfo& info) {
   const Float32Span mean = arg_float32_array(info, 5, fn, "mean");
   const Float32Span inv_std = arg_float32_array(info, 6, fn, "invStd");
   const Float32Span gamma = arg_float32_array_or_null(info, 7, fn, "gamma");
-  const bool batch_stats = arg_bool(info, 8, fn, "batchStats");
-  const Float32Span dx = arg_float32_array_or_null(info, 9, fn, "dx");
-  const Float32Span dgamma = arg_float32_array_or_null(info, 10, fn, "dgamma");
-  const Float32Span dbeta = arg_float32_array_or_null(info, 11, fn, "dbeta");
+  const Float32Span beta = arg_float32_array_or_null(info, 8, fn, "beta");
+  const bool batch_stats = arg_bool(info, 9, fn, "batchStats");
+  const bool relu_after = arg_bool(info, 10, fn, "reluAfter");
+  const Float32Span dx = arg_float32_array_or_null(info, 11, fn, "dx");
+  const Float32Span dgamma = arg_float32_array_or_null(info, 12, fn, "dgamma");
+  const Float32Span dbeta = arg_float32_array_or_null(info, 13, fn, "dbeta");
   expect_length(env, dy.length, total, fn, "dy");
   expect_length(env, x.length, total, fn, "x");
   if (dx.data) expect_length(env, dx.length, total, fn, "dx");
   expect_channels(env, mean, s.c, fn, "mean");
   expect_channels(env, inv_std, s.c, fn, "invStd");
   expect_channels(env, gamma, s.c, fn, "gamma");
+  expect_channels(env, beta, s.c, fn, "beta");
   expect_channels(env, dgamma, s.c, fn, "dgamma");
   expect_channels(env, dbeta, s.c, fn, "dbeta");
-  batch_norm_backward(s, dy.data, x.data, mean.data, inv_std.data, gamma.data, batch_stats, dx.data, dgamma.data,
-                      dbeta.data);
+  batch_norm_backward(s, dy.data, x.data, mean.data, inv_std.data, gamma.data, beta.data, batch_stats, relu_after,
+                      dx.data, dgamma.data, dbeta.data);
   return env.Undefined();
 }
 

@@ -12,6 +12,11 @@ export interface GradFn {
   readonly backward: BackwardFn;
   /** The module that made this node, while a profiler is attached (see setTapeProfiler). */
   readonly scope?: string;
+  /**
+   * This node's backward with a ReLU applied in place to its output folded in, for ops that can fuse one (batch
+   * norm): relu(x, inplace) then makes one node of the two, and the backward pass skips ReLU's own pass.
+   */
+  readonly withRelu?: BackwardFn;
 }
 
 /** What a profiler sees of the tape: the label new nodes carry, and how long each node's backward took. */
@@ -45,10 +50,16 @@ export function noGrad<T>(fn: () => T): T {
 }
 
 /** Links `output` to its inputs when any of them requires grad and recording is on. Returns output. */
-export function record(output: Tensor, name: string, inputs: readonly (Tensor | null)[], backward: BackwardFn): Tensor {
+export function record(
+  output: Tensor,
+  name: string,
+  inputs: readonly (Tensor | null)[],
+  backward: BackwardFn,
+  withRelu?: BackwardFn,
+): Tensor {
   if (gradEnabled && inputs.some((t) => t?.requiresGrad)) {
     output.requiresGrad = true;
-    output.gradFn = { name, inputs, backward, scope: profiler?.scope };
+    output.gradFn = { name, inputs, backward, scope: profiler?.scope, withRelu };
   }
   return output;
 }

@@ -123,6 +123,9 @@ export interface Kernels {
   /**
    * Gradients of batch norm. With `batchStats` the mean and invStd came from this batch (training), so dx
    * includes their dependence on x; otherwise they were constants (eval). dgamma/dbeta are overwritten.
+   * With `reluAfter`, dy is the gradient of a ReLU applied to the output: it passes only where the output that
+   * batchNormTrain/batchNormApply computed from these statistics, gamma and beta is positive (or NaN), as
+   * reluBackward's does, which the kernel finds by recomputing the output from x.
    */
   batchNormBackward(
     n: number,
@@ -133,7 +136,9 @@ export interface Kernels {
     mean: Float32Array,
     invStd: Float32Array,
     gamma: Float32Array | null,
+    beta: Float32Array | null,
     batchStats: boolean,
+    reluAfter: boolean,
     dx: Float32Array | null,
     dgamma: Float32Array | null,
     dbeta: Float32Array | null,

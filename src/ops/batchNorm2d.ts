@@ -1,5 +1,5 @@
 // batchNorm2d: training mode normalises by batch statistics and updates the running ones; eval mode uses them.
-import { record } from '../autograd/tape.ts';
+import { type BackwardFn, record } from '../autograd/tape.ts';
 import { kernels } from '../backend/index.ts';
 import { takeBuffer } from '../tensor/pool.ts';
 import { shapeString, type Tensor } from '../tensor/tensor.ts';
@@ -62,11 +62,30 @@ export function batchNorm2d(
     for (let ch = 0; ch < c; ch++) invStd[ch] = 1 / Math.sqrt(runningVar.data[ch] + eps);
     k.batchNormApply(n, c, hw, x.data, mean, invStd, weight?.data ?? null, bias?.data ?? null, y.data);
   }
-  return record(y, 'batchNorm2d', [x, weight, bias], (dy, needs) => {
-    const dx = needs[0] ? takeBuffer(x.numel) : null;
-    const dgamma = needs[1] ? takeBuffer(c) : null;
-    const dbeta = needs[2] ? takeBuffer(c) : null;
-    k.batchNormBackward(n, c, hw, dy, x.data, mean, invStd, weight?.data ?? null, useBatchStats, dx, dgamma, dbeta);
-    return [dx, dgamma, dbeta];
-  });
+  // The backward pass, and the same through a ReLU applied in place to y (relu.ts fuses the two).
+  const backward =
+    (reluAfter: boolean): BackwardFn =>
+    (dy, needs) => {
+      const dx = needs[0] ? takeBuffer(x.numel) : null;
+      const dgamma = needs[1] ? takeBuffer(c) : null;
+      const dbeta = needs[2] ? takeBuffer(c) : null;
+      k.batchNormBackward(
+        n,
+        c,
+        hw,
+        dy,
+        x.data,
+        mean,
+        invStd,
+        weight?.data ?? null,
+        bias?.data ?? null,
+        useBatchStats,
+        reluAfter,
+        dx,
+        dgamma,
+        dbeta,
+      );
+      return [dx, dgamma, dbeta];
+    };
+  return record(y, 'batchNorm2d', [x, weight, bias], backward(false), backward(true));
 }

@@ -17,6 +17,14 @@ export function relu(x: Tensor, inplace = false): Tensor {
   const k = kernels();
   const y = inplace ? new Tensor(x.data, x.shape) : emptyTensor(x.shape);
   k.relu(x.data, y.data);
+  // In place on the output of an op that can fold a ReLU into its backward (batch norm, recomputing its output to
+  // find the mask), the two become one node: no separate pass over dy and y, and no dx buffer between them.
+  const producer = inplace ? x.gradFn : null;
+  if (producer?.withRelu) {
+    y.requiresGrad = true;
+    y.gradFn = { ...producer, name: `${producer.name}+relu`, backward: producer.withRelu, withRelu: undefined };
+    return y;
+  }
   return record(y, 'relu', [x], (dy) => {
     const dx = takeBuffer(dy.length);
     k.reluBackward(dy, y.data, dx);

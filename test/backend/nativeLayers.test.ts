@@ -24,7 +24,7 @@ describe('native layer kernels match js', { skip: maybeNative ? false : 'native 
     [3, 16, 784],
     [2, 64, 1],
   ]) {
-    test(`batchNorm n=${n} c=${c} hw=${hw}: train (mean 3), apply, backward with and without batch stats`, () => {
+    test(`batchNorm n=${n} c=${c} hw=${hw}: train (mean 3), apply, backward with and without batch stats and ReLU`, () => {
       const size = n * c * hw;
       const x = randn(size, 3);
       const gamma = randn(c);
@@ -44,19 +44,23 @@ describe('native layer kernels match js', { skip: maybeNative ? false : 'native 
       assertClose(y2, y1, { rtol: 1e-5, what: 'y (apply, no gamma)' });
       const dy = randn(size);
       for (const batchStats of [true, false]) {
-        const [dx1, dx2] = both(() => new Float32Array(size));
-        const [dg1, dg2] = both(() => new Float32Array(c));
-        const [db1, db2] = both(() => new Float32Array(c));
-        jsKernels.batchNormBackward(n, c, hw, dy, x, m1, s1, gamma, batchStats, dx1, dg1, db1);
-        native.batchNormBackward(n, c, hw, dy, x, m1, s1, gamma, batchStats, dx2, dg2, db2);
-        // atol: with two values per channel (n=1, hw=2) dx is 0 in exact arithmetic, rounding noise in both.
-        assertClose(dx2, dx1, { rtol: 1e-5, atol: 1e-6, what: `dx (batchStats ${batchStats})` });
-        assertClose(dg2, dg1, { rtol: 1e-5, what: 'dgamma' });
-        assertClose(db2, db1, { rtol: 1e-5, what: 'dbeta' });
+        for (const reluAfter of [false, true]) {
+          const [dx1, dx2] = both(() => new Float32Array(size));
+          const [dg1, dg2] = both(() => new Float32Array(c));
+          const [db1, db2] = both(() => new Float32Array(c));
+          const args = [n, c, hw, dy, x, m1, s1, gamma, beta, batchStats, reluAfter] as const;
+          jsKernels.batchNormBackward(...args, dx1, dg1, db1);
+          native.batchNormBackward(...args, dx2, dg2, db2);
+          // atol: with two values per channel (n=1, hw=2) dx is 0 in exact arithmetic, rounding noise in both.
+          const what = `(batchStats ${batchStats}, reluAfter ${reluAfter})`;
+          assertClose(dx2, dx1, { rtol: 1e-5, atol: 1e-6, what: `dx ${what}` });
+          assertClose(dg2, dg1, { rtol: 1e-5, what: `dgamma ${what}` });
+          assertClose(db2, db1, { rtol: 1e-5, what: `dbeta ${what}` });
+        }
       }
       const [dg1, dg2] = both(() => new Float32Array(c));
-      jsKernels.batchNormBackward(n, c, hw, dy, x, m1, s1, null, true, null, dg1, null);
-      native.batchNormBackward(n, c, hw, dy, x, m1, s1, null, true, null, dg2, null);
+      jsKernels.batchNormBackward(n, c, hw, dy, x, m1, s1, null, null, true, false, null, dg1, null);
+      native.batchNormBackward(n, c, hw, dy, x, m1, s1, null, null, true, false, null, dg2, null);
       assertClose(dg2, dg1, { rtol: 1e-5, what: 'dgamma alone' });
     });
   }

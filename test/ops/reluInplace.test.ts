@@ -1,11 +1,16 @@
-// relu(x, inplace): the result shares and overwrites x's buffer, with the same values and gradients as a copy.
+// relu(x, inplace): the result shares and overwrites x's buffer, with the same values and gradients as a copy; after
+// a batch norm it folds into the batch norm's backward.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { backward } from '../../src/autograd/tape.ts';
+import { setBackend } from '../../src/backend/index.ts';
 import { add } from '../../src/ops/add.ts';
-import { sum } from '../../src/ops/reduce.ts';
+import { batchNorm2d } from '../../src/ops/batchNorm2d.ts';
+import { mulConstant, sum } from '../../src/ops/reduce.ts';
 import { relu } from '../../src/ops/relu.ts';
+import { Generator } from '../../src/tensor/random.ts';
 import { Tensor } from '../../src/tensor/tensor.ts';
+import { assertClose } from '../helpers.ts';
 
 test('x=[2,3] relu in place after batch-norm-like producer: same output and gradient, x shares the buffer', () => {
   const run = (inplace: boolean) => {
@@ -26,3 +31,55 @@ test('x=[2,3] relu in place after batch-norm-like producer: same output and grad
   leaf.requiresGrad = true;
   assert.throws(() => relu(leaf, true), /leaf tensor that requires grad/);
 });
+
+for (const backend of ['js', 'native'] as const) {
+  for (const training of [true, false]) {
+    test(`x=[3,4,5,7] batchNorm2d (${training ? 'train' : 'eval'}) then relu in place on ${backend}: one fused node, same output and gradients as an unfused relu (rtol 1e-6)`, (t) => {
+      try {
+        setBackend(backend);
+      } catch {
+        t.skip('native addon not built');
+        return;
+      }
+      const rng = new Generator(5);
+      const make = (shape: number[], shift = 0) => {
+        const v = new Tensor(
+          Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.normal() + shift),
+          shape,
+        );
+        v.requiresGrad = true;
+        return v;
+      };
+      const x = make([3, 4, 5, 7], 0.5);
+      const gamma = make([4]);
+      const beta = make([4]);
+      const runningMean = Tensor.from([0.1, -0.2, 0.3, 0.4], [4]);
+      const runningVar = Tensor.from([1.5, 0.5, 2, 1], [4]);
+      const weights = Float32Array.from({ length: 3 * 4 * 5 * 7 }, () => rng.normal());
+      const run = (inplace: boolean) => {
+        for (const p of [x, gamma, beta]) p.grad = null;
+        const bn = batchNorm2d(x, runningMean.clone(), runningVar.clone(), gamma, beta, { training });
+        const y = relu(bn, inplace);
+        const name = y.gradFn?.name;
+        backward(sum(mulConstant(y, weights)));
+        return {
+          y: Float32Array.from(y.data),
+          name,
+          grads: [x, gamma, beta].map((p) => p.grad?.data ?? new Float32Array()),
+        };
+      };
+      const plain = run(false);
+      const fused = run(true);
+      assert.equal(plain.name, 'relu');
+      assert.equal(fused.name, 'batchNorm2d+relu');
+      assert.deepEqual(fused.y, plain.y);
+      assert.ok(
+        plain.y.some((v) => v === 0) && plain.y.some((v) => v > 0),
+        'the ReLU clips some values and keeps others',
+      );
+      for (const [i, what] of ['x', 'gamma', 'beta'].entries()) {
+        assertClose(fused.grads[i], plain.grads[i], { rtol: 1e-6, what: `d${what}` });
+      }
+    });
+  }
+}

@@ -49,8 +49,7 @@ export function batchNormApply(
   y: Float32Array,
 ): void {
   for (let ch = 0; ch < c; ch++) {
-    const scale = invStd[ch] * (gamma ? gamma[ch] : 1);
-    const shift = (beta ? beta[ch] : 0) - mean[ch] * scale;
+    const [scale, shift] = affine(ch, mean, invStd, gamma, beta);
     for (let b = 0; b < n; b++) {
       const o = (b * c + ch) * hw;
       for (let i = o; i < o + hw; i++) y[i] = x[i] * scale + shift;
@@ -58,7 +57,19 @@ export function batchNormApply(
   }
 }
 
-// dy, x are (N,C,HW); mean, invStd, gamma, dgamma, dbeta are (C)
+/** Channel ch's forward map y = x·scale + shift; the backward pass through a fused ReLU recomputes y with it. */
+function affine(
+  ch: number,
+  mean: Float32Array,
+  invStd: Float32Array,
+  gamma: Float32Array | null,
+  beta: Float32Array | null,
+): [number, number] {
+  const scale = invStd[ch] * (gamma ? gamma[ch] : 1);
+  return [scale, (beta ? beta[ch] : 0) - mean[ch] * scale];
+}
+
+// dy, x are (N,C,HW); mean, invStd, gamma, beta, dgamma, dbeta are (C)
 export function batchNormBackward(
   n: number,
   c: number,
@@ -68,7 +79,9 @@ export function batchNormBackward(
   mean: Float32Array,
   invStd: Float32Array,
   gamma: Float32Array | null,
+  beta: Float32Array | null,
   batchStats: boolean,
+  reluAfter: boolean,
   dx: Float32Array | null,
   dgamma: Float32Array | null,
   dbeta: Float32Array | null,
@@ -77,13 +90,16 @@ export function batchNormBackward(
   for (let ch = 0; ch < c; ch++) {
     const mu = mean[ch];
     const is = invStd[ch];
+    // The gradient reaching the batch norm's output: through a fused ReLU, only where the forward output was > 0.
+    const [fScale, fShift] = affine(ch, mean, invStd, gamma, beta);
+    const g = (i: number) => (reluAfter && Math.fround(x[i] * fScale + fShift) <= 0 ? 0 : dy[i]);
     let sumDy = 0;
     let sumDyXhat = 0;
     for (let b = 0; b < n; b++) {
       const o = (b * c + ch) * hw;
       for (let i = o; i < o + hw; i++) {
-        sumDy += dy[i];
-        sumDyXhat += dy[i] * (x[i] - mu) * is;
+        sumDy += g(i);
+        sumDyXhat += g(i) * (x[i] - mu) * is;
       }
     }
     if (dgamma) dgamma[ch] = sumDyXhat;
@@ -93,7 +109,7 @@ export function batchNormBackward(
     if (!batchStats) {
       for (let b = 0; b < n; b++) {
         const o = (b * c + ch) * hw;
-        for (let i = o; i < o + hw; i++) dx[i] = dy[i] * scale;
+        for (let i = o; i < o + hw; i++) dx[i] = g(i) * scale;
       }
       continue;
     }
@@ -104,7 +120,7 @@ export function batchNormBackward(
       const o = (b * c + ch) * hw;
       for (let i = o; i < o + hw; i++) {
         const xhat = (x[i] - mu) * is;
-        dx[i] = scale * (dy[i] - meanDy - xhat * meanDyXhat);
+        dx[i] = scale * (g(i) - meanDy - xhat * meanDyXhat);
       }
     }
   }
