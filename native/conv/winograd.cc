@@ -242,57 +242,121 @@ void output_gradient_transform(const ConvShape& s, const Tiles& tl, const std::v
   }
 }
 
+// Splits row[0, 4·count) by column phase: ph[p·stride + i] = row[4i + p]. The strided reads are then done once,
+// in a loop the compiler vectorises with shuffles, and the transforms read contiguous phase arrays.
+void split_phases(const float* __restrict row, size_t count, size_t stride, float* __restrict ph) {
+  float* __restrict p0 = ph;
+  float* __restrict p1 = ph + stride;
+  float* __restrict p2 = ph + 2 * stride;
+  float* __restrict p3 = ph + 3 * stride;
+  for (size_t i = 0; i < count; i++) {
+    p0[i] = row[4 * i];
+    p1[i] = row[4 * i + 1];
+    p2[i] = row[4 * i + 2];
+    p3[i] = row[4 * i + 3];
+  }
+}
+
+// split_phases of a row of `width` values that starts at column `first` (negative: left padding), with zeros for
+// the columns outside [0, width): read straight from the tensor, as a copy into a padded row first made every
+// read of it wait on a store it overlapped.
+void split_phases_padded(const float* row, long long width, long long first, size_t count, size_t stride,
+                         float* ph) {
+  // Groups i with all four columns first + 4i + p inside the row.
+  const long long lo = first >= 0 ? 0 : (-first + 3) / 4;
+  const long long hi = std::max(lo, std::min<long long>(static_cast<long long>(count), (width - first) / 4));
+  for (size_t i = 0; i < count; i++) {
+    if (static_cast<long long>(i) == lo && lo < hi) {
+      split_phases(row + first + 4 * lo, static_cast<size_t>(hi - lo), stride, ph + lo);
+      i = static_cast<size_t>(hi) - 1;
+      continue;
+    }
+    for (size_t p = 0; p < 4; p++) {
+      const long long col = first + 4 * static_cast<long long>(i) + static_cast<long long>(p);
+      ph[p * stride + i] = col >= 0 && col < width ? row[col] : 0.0f;
+    }
+  }
+}
+
+// The six rows of one of F(4×4, 3×3)'s 6×6 transforms: o_q[i] = Σ_r Bᵀ[q][r]·d_r[i], every array contiguous in i
+// (the tiles of a run), so that the loop vectorises.
+void input_transform4_rows(const float* __restrict d0, const float* __restrict d1, const float* __restrict d2,
+                           const float* __restrict d3, const float* __restrict d4, const float* __restrict d5,
+                           size_t n, float* __restrict o0, float* __restrict o1, float* __restrict o2,
+                           float* __restrict o3, float* __restrict o4, float* __restrict o5) {
+  for (size_t i = 0; i < n; i++) {
+    o0[i] = 4 * d0[i] - 5 * d2[i] + d4[i];
+    o1[i] = -4 * (d1[i] + d2[i]) + d3[i] + d4[i];
+    o2[i] = 4 * (d1[i] - d2[i]) - d3[i] + d4[i];
+    o3[i] = 2 * (d3[i] - d1[i]) - d2[i] + d4[i];
+    o4[i] = 2 * (d1[i] - d3[i]) - d2[i] + d4[i];
+    o5[i] = 4 * d1[i] - 5 * d3[i] + d5[i];
+  }
+}
+
 // F(4×4, 3×3). V[ξ][c][k] = Bᵀ·d·B with d the 6×6 patch at input row 4ty − 1, column 4tx − 1 and
 // Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1], ξ = 6·row + column.
-// As for F(2×2, 3×3): the tile row's 6 input rows are copied with their zero padding, the columns transformed for all
-// tiles of the run, then the rows.
+// Each of the tile row's 6 input rows is split by column phase, with its zero padding (tile i's columns are phases
+// 0–3 of i, then 0–1 of i + 1), the columns transformed for all tiles of the run, then the rows.
 void input_transform4(const ConvShape& s, const Tiles& tl, const std::vector<Run>& runs, const float* x, size_t nt,
                       float* v) {
-  const size_t plane = s.h * s.w, xstride = xi_stride(s.c * nt), padded = 4 * tl.tw + 2;
-  thread_local std::vector<float> rows_buf, cols_buf;
-  rows_buf.assign(6 * padded, 0.0f);
+  const size_t plane = s.h * s.w, xstride = xi_stride(s.c * nt), ps = tl.tw + 1;
+  thread_local std::vector<float> phase_buf, cols_buf;
+  phase_buf.resize(4 * ps);
   cols_buf.resize(36 * tl.tw);
-  float* rows = rows_buf.data();
+  float* ph = phase_buf.data();
   float* e = cols_buf.data();  // e[(r·6 + j)·TW + tx]: row r of the patch after the column transform
+  const size_t es = tl.tw;
   for (size_t c = 0; c < s.c; c++) {
     for (const Run& run : runs) {
       const float* xp = x + (run.img * s.c + c) * plane;
       const size_t n = run.tx1 - run.tx0;
       for (size_t r = 0; r < 6; r++) {
         const long long iy = 4 * static_cast<long long>(run.ty) - 1 + static_cast<long long>(r);
-        float* row = rows + r * padded;
-        load_input_row(s, xp, iy, row);
-        const float* __restrict src = row + 4 * run.tx0;
-        float* __restrict e0 = e + (r * 6) * tl.tw;
-        for (size_t i = 0; i < n; i++) {
-          const float* d = src + 4 * i;
-          const float d0 = d[0], d1 = d[1], d2 = d[2], d3 = d[3], d4 = d[4], d5 = d[5];
-          e0[i] = 4 * d0 - 5 * d2 + d4;
-          e0[tl.tw + i] = -4 * (d1 + d2) + d3 + d4;
-          e0[2 * tl.tw + i] = 4 * (d1 - d2) - d3 + d4;
-          e0[3 * tl.tw + i] = 2 * (d3 - d1) - d2 + d4;
-          e0[4 * tl.tw + i] = 2 * (d1 - d3) - d2 + d4;
-          e0[5 * tl.tw + i] = 4 * d1 - 5 * d3 + d5;
+        if (iy >= 0 && iy < static_cast<long long>(s.h)) {
+          split_phases_padded(xp + iy * s.w, static_cast<long long>(s.w), 4 * static_cast<long long>(run.tx0) - 1,
+                              n + 1, ps, ph);
+        } else {
+          std::fill(ph, ph + 4 * ps, 0.0f);
         }
+        float* e0 = e + (r * 6) * es;
+        input_transform4_rows(ph, ph + ps, ph + 2 * ps, ph + 3 * ps, ph + 1, ph + ps + 1, n, e0, e0 + es,
+                              e0 + 2 * es, e0 + 3 * es, e0 + 4 * es, e0 + 5 * es);
       }
       float* out = v + c * nt + run.k;
+      const size_t rs = 6 * es, qs = 6 * xstride;
       for (size_t j = 0; j < 6; j++) {
-        const float* __restrict r0 = e + j * tl.tw;
-        const size_t rs = 6 * tl.tw;  // from row r to r + 1 of e
-        float* __restrict o = out + j * xstride;
-        const size_t qs = 6 * xstride;  // from transformed row q to q + 1
-        for (size_t i = 0; i < n; i++) {
-          const float a0 = r0[i], a1 = r0[rs + i], a2 = r0[2 * rs + i], a3 = r0[3 * rs + i], a4 = r0[4 * rs + i],
-                      a5 = r0[5 * rs + i];
-          o[i] = 4 * a0 - 5 * a2 + a4;
-          o[qs + i] = -4 * (a1 + a2) + a3 + a4;
-          o[2 * qs + i] = 4 * (a1 - a2) - a3 + a4;
-          o[3 * qs + i] = 2 * (a3 - a1) - a2 + a4;
-          o[4 * qs + i] = 2 * (a1 - a3) - a2 + a4;
-          o[5 * qs + i] = 4 * a1 - 5 * a3 + a5;
-        }
+        const float* r0 = e + j * es;
+        float* o = out + j * xstride;
+        input_transform4_rows(r0, r0 + rs, r0 + 2 * rs, r0 + 3 * rs, r0 + 4 * rs, r0 + 5 * rs, n, o, o + qs,
+                              o + 2 * qs, o + 3 * qs, o + 4 * qs, o + 5 * qs);
       }
     }
+  }
+}
+
+// The four rows of F(4×4, 3×3)'s output transform: o_r[i] = Σ_q Aᵀ[r][q]·m_q[i], contiguous in i.
+void output_transform4_rows(const float* __restrict m0, const float* __restrict m1, const float* __restrict m2,
+                            const float* __restrict m3, const float* __restrict m4, const float* __restrict m5,
+                            size_t n, float* __restrict o0, float* __restrict o1, float* __restrict o2,
+                            float* __restrict o3) {
+  for (size_t i = 0; i < n; i++) {
+    const float p12 = m1[i] + m2[i], n12 = m1[i] - m2[i], p34 = m3[i] + m4[i], n34 = m3[i] - m4[i];
+    o0[i] = m0[i] + p12 + p34;
+    o1[i] = n12 + 2 * n34;
+    o2[i] = p12 + 4 * p34;
+    o3[i] = n12 + 8 * n34 + m5[i];
+  }
+}
+
+// Interleaves four phase arrays into row[4i + p] = ph_p[i]: split_phases' inverse.
+void join_phases(const float* __restrict p0, const float* __restrict p1, const float* __restrict p2,
+                 const float* __restrict p3, size_t count, float* __restrict row) {
+  for (size_t i = 0; i < count; i++) {
+    row[4 * i] = p0[i];
+    row[4 * i + 1] = p1[i];
+    row[4 * i + 2] = p2[i];
+    row[4 * i + 3] = p3[i];
   }
 }
 
@@ -300,47 +364,50 @@ void input_transform4(const ConvShape& s, const Tiles& tl, const std::vector<Run
 // residual and ReLU along each output row; outputs past OH/OW are dropped.
 void output_transform4(const ConvShape& s, const Tiles& tl, const std::vector<Run>& runs, const float* m, size_t nt,
                        const ConvEpilogue& ep, float* y) {
-  const size_t xstride = xi_stride(s.oc * nt);
-  thread_local std::vector<float> a_buf, row_buf;
-  a_buf.resize(24 * tl.tw);
-  row_buf.resize(4 * 4 * tl.tw);
+  const size_t xstride = xi_stride(s.oc * nt), es = tl.tw;
+  thread_local std::vector<float> a_buf, ph_buf, row_buf;
+  a_buf.resize(24 * es);
+  ph_buf.resize(4 * es);
+  row_buf.resize(4 * 4 * es);
   float* a = a_buf.data();  // a[(r·6 + j)·TW + tx] for output row r of the tile, transform column j
+  float* ph = ph_buf.data();
   float* out_rows = row_buf.data();
   for (size_t oc = 0; oc < s.oc; oc++) {
     const float bias = ep.bias ? ep.bias[oc] : 0.0f;
     for (const Run& run : runs) {
       const size_t n = run.tx1 - run.tx0;
       const float* mo = m + oc * nt + run.k;
-      const size_t qs = 6 * xstride;
+      const size_t qs = 6 * xstride, rs = 6 * es;
       for (size_t j = 0; j < 6; j++) {
-        const float* __restrict m0 = mo + j * xstride;
-        float* __restrict a0 = a + j * tl.tw;
-        const size_t rs = 6 * tl.tw;
-        for (size_t i = 0; i < n; i++) {
-          const float v0 = m0[i], v1 = m0[qs + i], v2 = m0[2 * qs + i], v3 = m0[3 * qs + i], v4 = m0[4 * qs + i],
-                      v5 = m0[5 * qs + i];
-          const float p12 = v1 + v2, n12 = v1 - v2, p34 = v3 + v4, n34 = v3 - v4;
-          a0[i] = v0 + p12 + p34;
-          a0[rs + i] = n12 + 2 * n34;
-          a0[2 * rs + i] = p12 + 4 * p34;
-          a0[3 * rs + i] = n12 + 8 * n34 + v5;
-        }
+        const float* m0 = mo + j * xstride;
+        float* a0 = a + j * es;
+        output_transform4_rows(m0, m0 + qs, m0 + 2 * qs, m0 + 3 * qs, m0 + 4 * qs, m0 + 5 * qs, n, a0, a0 + rs,
+                               a0 + 2 * rs, a0 + 3 * rs);
       }
       for (size_t r = 0; r < 4; r++) {
-        const float* __restrict q0 = a + (r * 6) * tl.tw;
-        float* __restrict o = out_rows + r * 4 * tl.tw;
-        for (size_t i = 0; i < n; i++) {
-          const float v0 = q0[i], v1 = q0[tl.tw + i], v2 = q0[2 * tl.tw + i], v3 = q0[3 * tl.tw + i],
-                      v4 = q0[4 * tl.tw + i], v5 = q0[5 * tl.tw + i];
-          const float p12 = v1 + v2, n12 = v1 - v2, p34 = v3 + v4, n34 = v3 - v4;
-          o[4 * i] = v0 + p12 + p34;
-          o[4 * i + 1] = n12 + 2 * n34;
-          o[4 * i + 2] = p12 + 4 * p34;
-          o[4 * i + 3] = n12 + 8 * n34 + v5;
-        }
+        const float* q0 = a + (r * 6) * es;
+        output_transform4_rows(q0, q0 + es, q0 + 2 * es, q0 + 3 * es, q0 + 4 * es, q0 + 5 * es, n, ph, ph + es,
+                               ph + 2 * es, ph + 3 * es);
+        join_phases(ph, ph + es, ph + 2 * es, ph + 3 * es, n, out_rows + r * 4 * es);
       }
       store_output_rows(s, tl, run, 4, oc, out_rows, bias, ep, y);
     }
+  }
+}
+
+// The six rows of F(4×4, 3×3)'s output-gradient transform: o_q[i] = Σ_r A[q][r]·d_r[i], contiguous in i.
+void output_gradient_transform4_rows(const float* __restrict d0, const float* __restrict d1,
+                                     const float* __restrict d2, const float* __restrict d3, size_t n,
+                                     float* __restrict o0, float* __restrict o1, float* __restrict o2,
+                                     float* __restrict o3, float* __restrict o4, float* __restrict o5) {
+  for (size_t i = 0; i < n; i++) {
+    const float p02 = d0[i] + d2[i], p13 = d1[i] + d3[i];
+    o0[i] = d0[i];
+    o1[i] = p02 + p13;
+    o2[i] = p02 - p13;
+    o3[i] = d0[i] + 2 * d1[i] + 4 * d2[i] + 8 * d3[i];
+    o4[i] = d0[i] - 2 * d1[i] + 4 * d2[i] - 8 * d3[i];
+    o5[i] = d3[i];
   }
 }
 
@@ -348,11 +415,11 @@ void output_transform4(const ConvShape& s, const Tiles& tl, const std::vector<Ru
 // (A = [1 0 0 0; 1 1 1 1; 1 −1 1 −1; 1 2 4 8; 1 −2 4 −8; 0 0 0 1]) and δ the tile's 4×4 block of dy, zero past OH/OW.
 void output_gradient_transform4(const ConvShape& s, const Tiles& tl, const std::vector<Run>& runs, const float* dy,
                                 size_t nt, float* dm) {
-  const size_t xstride = xi_stride(s.oc * nt), plane = s.oh * s.ow, padded = 4 * tl.tw;
-  thread_local std::vector<float> rows_buf, e_buf;
-  rows_buf.assign(4 * padded, 0.0f);
-  e_buf.resize(24 * tl.tw);
-  float* rows = rows_buf.data();
+  const size_t xstride = xi_stride(s.oc * nt), plane = s.oh * s.ow, es = tl.tw;
+  thread_local std::vector<float> ph_buf, e_buf;
+  ph_buf.resize(4 * es);
+  e_buf.resize(24 * es);
+  float* ph = ph_buf.data();
   float* e = e_buf.data();  // e[(r·6 + j)·TW + tx]: row r of δ after the column transform (A applied along x)
   for (size_t oc = 0; oc < s.oc; oc++) {
     for (const Run& run : runs) {
@@ -360,35 +427,23 @@ void output_gradient_transform4(const ConvShape& s, const Tiles& tl, const std::
       const float* dp = dy + (run.img * s.oc + oc) * plane;
       for (size_t r = 0; r < 4; r++) {
         const size_t oy = 4 * run.ty + r;
-        load_output_row(s, dp, oy, rows + r * padded);
-        const float* __restrict src = rows + r * padded + 4 * run.tx0;
-        float* __restrict e0 = e + (r * 6) * tl.tw;
-        for (size_t i = 0; i < n; i++) {
-          const float d0 = src[4 * i], d1 = src[4 * i + 1], d2 = src[4 * i + 2], d3 = src[4 * i + 3];
-          const float p02 = d0 + d2, p13 = d1 + d3;
-          e0[i] = d0;
-          e0[tl.tw + i] = p02 + p13;
-          e0[2 * tl.tw + i] = p02 - p13;
-          e0[3 * tl.tw + i] = d0 + 2 * d1 + 4 * d2 + 8 * d3;
-          e0[4 * tl.tw + i] = d0 - 2 * d1 + 4 * d2 - 8 * d3;
-          e0[5 * tl.tw + i] = d3;
+        if (oy < s.oh) {
+          split_phases_padded(dp + oy * s.ow, static_cast<long long>(s.ow), 4 * static_cast<long long>(run.tx0), n,
+                              es, ph);
+        } else {
+          std::fill(ph, ph + 4 * es, 0.0f);
         }
+        float* e0 = e + (r * 6) * es;
+        output_gradient_transform4_rows(ph, ph + es, ph + 2 * es, ph + 3 * es, n, e0, e0 + es, e0 + 2 * es,
+                                        e0 + 3 * es, e0 + 4 * es, e0 + 5 * es);
       }
       float* out = dm + oc * nt + run.k;
-      const size_t rs = 6 * tl.tw, qs = 6 * xstride;
+      const size_t rs = 6 * es, qs = 6 * xstride;
       for (size_t j = 0; j < 6; j++) {
-        const float* __restrict r0 = e + j * tl.tw;
-        float* __restrict o = out + j * xstride;
-        for (size_t i = 0; i < n; i++) {
-          const float a0 = r0[i], a1 = r0[rs + i], a2 = r0[2 * rs + i], a3 = r0[3 * rs + i];
-          const float p02 = a0 + a2, p13 = a1 + a3;
-          o[i] = a0;
-          o[qs + i] = p02 + p13;
-          o[2 * qs + i] = p02 - p13;
-          o[3 * qs + i] = a0 + 2 * a1 + 4 * a2 + 8 * a3;
-          o[4 * qs + i] = a0 - 2 * a1 + 4 * a2 - 8 * a3;
-          o[5 * qs + i] = a3;
-        }
+        const float* r0 = e + j * es;
+        float* o = out + j * xstride;
+        output_gradient_transform4_rows(r0, r0 + rs, r0 + 2 * rs, r0 + 3 * rs, n, o, o + qs, o + 2 * qs, o + 3 * qs,
+                                        o + 4 * qs, o + 5 * qs);
       }
     }
   }
