@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 namespace resnet {
 namespace {
@@ -48,10 +49,42 @@ Span tap_span(const ConvShape& s, const Range& ry, size_t ky, ptrdiff x_shift) {
   return {static_cast<size_t>(begin), static_cast<size_t>(end), shift};
 }
 
+// The valid columns of kernel row ky's taps at column stride 2 (the stems and the downsampling layers), for the
+// output rows ry of the band from oy0: each input row is split once into its even and odd columns, and every tap
+// kx is then a contiguous copy from one of them (tap kx + 2 is tap kx shifted by one column). The zero padding
+// around the valid columns is the caller's. out is the band's rows for (channel, ky, kx = 0).
+void strided_rows(const ConvShape& s, const float* xc, size_t ky, const Range& ry, size_t oy0, float* out,
+                  size_t block) {
+  thread_local std::vector<float> phase_buf;
+  const size_t half = (s.w + 1) / 2;
+  phase_buf.resize(2 * half);
+  float* even = phase_buf.data();
+  float* odd = even + half;
+  for (size_t oy = ry.lo; oy < ry.hi; oy++) {
+    const float* __restrict xr = xc + (oy * s.stride_h + ky * s.dilation_h - s.pad_h) * s.w;
+    for (size_t j = 0; j < s.w / 2; j++) {
+      even[j] = xr[2 * j];
+      odd[j] = xr[2 * j + 1];
+    }
+    if (s.w % 2) even[s.w / 2] = xr[s.w - 1];
+    for (size_t kx = 0; kx < s.kw; kx++) {
+      const Range rx = valid_range(s.ow, s.w, 2, s.pad_w, kx);
+      if (rx.lo == rx.hi) continue;
+      // Output column ox reads input column 2·ox + kx − pad: phase (kx − pad) mod 2, index ox + ⌊(kx − pad) / 2⌋.
+      const ptrdiff shift = static_cast<ptrdiff>(kx) - static_cast<ptrdiff>(s.pad_w);
+      const ptrdiff floor_half = shift >= 0 ? shift / 2 : -((-shift + 1) / 2);
+      const float* phase = (shift - 2 * floor_half) == 0 ? even : odd;
+      std::memcpy(out + kx * block + (oy - oy0) * s.ow + rx.lo, phase + static_cast<ptrdiff>(rx.lo) + floor_half,
+                  (rx.hi - rx.lo) * sizeof(float));
+    }
+  }
+}
+
 }  // namespace
 
 void im2col(const ConvShape& s, const float* x, size_t c0, size_t c1, size_t oy0, size_t oy1, float* col) {
   const size_t block = (oy1 - oy0) * s.ow, first = oy0 * s.ow;  // output positions [first, first + block)
+  const bool strided = s.stride_w == 2 && s.dilation_w == 1;
   for (size_t ci = c0; ci < c1; ci++) {
     const float* xc = x + ci * s.h * s.w;
     for (size_t ky = 0; ky < s.kh; ky++) {
@@ -81,7 +114,7 @@ void im2col(const ConvShape& s, const float* x, size_t c0, size_t c1, size_t oy0
           float* o = out + (oy - oy0) * s.ow;
           std::fill(o, o + rx.lo, 0.0f);
           std::fill(o + rx.hi, o + s.ow, 0.0f);
-          if (rx.lo == rx.hi) continue;
+          if (rx.lo == rx.hi || strided) continue;
           // xr[j·stride] is the input for output column rx.lo + j
           const float* xr = xc + iy * s.w + static_cast<ptrdiff>(rx.lo * s.stride_w) + x_shift;
           if (s.stride_w == 1) {
@@ -92,6 +125,7 @@ void im2col(const ConvShape& s, const float* x, size_t c0, size_t c1, size_t oy0
         }
         std::fill(out + (ry.hi - oy0) * s.ow, out + block, 0.0f);
       }
+      if (strided) strided_rows(s, xc, ky, ry, oy0, col + (ci * s.kh + ky) * s.kw * block, block);
     }
   }
 }
