@@ -1,5 +1,6 @@
 // Max pooling with argmax indices and adaptive average pooling, forward and backward, threaded over planes.
 // Same contracts (and NaN rule) as the js reference in src/backend/js/pool.ts.
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -187,19 +188,30 @@ Napi::Value MaxPool2dBackwardBinding(const Napi::CallbackInfo& info) {
   expect_length(env, indices.ElementLength(), planes * out_plane, fn, "indices");
   expect_length(env, dx.length, planes * in_plane, fn, "dx");
   const int32_t* idx = indices.Data();
-  for (size_t i = 0; i < planes * out_plane; i++) {
-    if (idx[i] < 0 || static_cast<size_t>(idx[i]) >= in_plane) {
-      throw Napi::RangeError::New(env, std::string(fn) + ": index " + std::to_string(idx[i]) + " at " +
-                                           std::to_string(i) + " is outside the input plane");
-    }
-  }
+  // Indices are checked as they are used, on the pool's threads: a plane stops at its first bad one, and the first
+  // bad position of the whole array (the least of the planes') is reported once every thread is done.
+  std::atomic<size_t> first_bad{SIZE_MAX};
   parallel_ranges(planes, plane_grain(in_plane), [&](size_t p0, size_t p1) {
     for (size_t p = p0; p < p1; p++) {
       float* d = dx.data + p * in_plane;
+      const int32_t* pi = idx + p * out_plane;
+      const float* pd = dy.data + p * out_plane;
       std::memset(d, 0, in_plane * sizeof(float));
-      for (size_t i = 0; i < out_plane; i++) d[idx[p * out_plane + i]] += dy.data[p * out_plane + i];
+      for (size_t i = 0; i < out_plane; i++) {
+        if (pi[i] < 0 || static_cast<size_t>(pi[i]) >= in_plane) {
+          size_t seen = first_bad.load();
+          while (p * out_plane + i < seen && !first_bad.compare_exchange_weak(seen, p * out_plane + i)) {
+          }
+          break;
+        }
+        d[pi[i]] += pd[i];
+      }
     }
   });
+  if (const size_t bad = first_bad.load(); bad != SIZE_MAX) {
+    throw Napi::RangeError::New(env, std::string(fn) + ": index " + std::to_string(idx[bad]) + " at " +
+                                         std::to_string(bad) + " is outside the input plane");
+  }
   return env.Undefined();
 }
 
