@@ -1,6 +1,7 @@
 // In-place optimizer updates for JS, with torch.optim's exact formulas: SGD (momentum, dampening, Nesterov,
 // L2 weight decay) and AdamW (decoupled weight decay, bias-corrected moments). Split over the pool in chunks.
 #include <cmath>
+#include <type_traits>
 
 #include "../bindings.h"
 #include "../parallel.h"
@@ -40,17 +41,33 @@ Napi::Value SgdUpdateBinding(const Napi::CallbackInfo& info) {
   float* p = param.data;
   const float* g = grad.data;
   float* b = buf.data;
-  parallel_ranges(param.length, kElementGrain, [&](size_t i0, size_t i1) {
-    for (size_t i = i0; i < i1; i++) {
-      float d = g[i] + weight_decay * p[i];
-      if (momentum != 0.0f) {
-        // torch starts the buffer at the first gradient itself, undamped.
-        b[i] = first_step ? d : momentum * b[i] + one_minus_dampening * d;
-        d = nesterov ? d + momentum * b[i] : b[i];
+  // One loop per case, chosen outside it: with the tests inside, the compiler kept the loop scalar.
+  auto update = [&](auto with_momentum, auto first, auto use_nesterov) {
+    parallel_ranges(param.length, kElementGrain, [&](size_t i0, size_t i1) {
+      float* __restrict pp = p;
+      const float* __restrict gg = g;
+      float* __restrict bb = b;
+      for (size_t i = i0; i < i1; i++) {
+        float d = gg[i] + weight_decay * pp[i];
+        if constexpr (decltype(with_momentum)::value) {
+          // torch starts the buffer at the first gradient itself, undamped.
+          const float next = decltype(first)::value ? d : momentum * bb[i] + one_minus_dampening * d;
+          bb[i] = next;
+          d = decltype(use_nesterov)::value ? d + momentum * next : next;
+        }
+        pp[i] -= lr * d;
       }
-      p[i] -= lr * d;
-    }
-  });
+    });
+  };
+  using yes = std::true_type;
+  using no = std::false_type;
+  if (momentum == 0.0f) {
+    update(no{}, no{}, no{});
+  } else if (first_step) {
+    nesterov ? update(yes{}, yes{}, yes{}) : update(yes{}, yes{}, no{});
+  } else {
+    nesterov ? update(yes{}, no{}, yes{}) : update(yes{}, no{}, no{});
+  }
   return env.Undefined();
 }
 
