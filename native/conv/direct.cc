@@ -17,7 +17,8 @@ struct DirectKernel {
   size_t ocb;    // output channels per tile
   size_t lanes;  // pixels per vector
   DirectTileFn tile;
-  size_t dw_ocb;  // output channels per weight-gradient call
+  size_t dw_ocb;   // output channels per weight-gradient call
+  size_t dw_rows;  // kernel rows per weight-gradient call: 1 or all 3
   DirectWeightGradFn dw;
 };
 
@@ -25,13 +26,13 @@ const DirectKernel* select() {
   switch (kernel_isa()) {
 #if defined(RESNET_HAVE_AVX512)
     case Isa::kAvx512: {
-      static const DirectKernel k{8, 16, direct3x3_tile_8x2x16_avx512, 6, direct3x3_dw_6x3_avx512};
+      static const DirectKernel k{8, 16, direct3x3_tile_8x2x16_avx512, 3, 3, direct3x3_dw_3x9_avx512};
       return &k;
     }
 #endif
 #if defined(RESNET_HAVE_AVX2_FMA)
     case Isa::kAvx2Fma: {
-      static const DirectKernel k{6, 8, direct3x3_tile_6x2x8_avx2_fma, 4, direct3x3_dw_4x3_avx2_fma};
+      static const DirectKernel k{6, 8, direct3x3_tile_6x2x8_avx2_fma, 4, 1, direct3x3_dw_4x3_avx2_fma};
       return &k;
     }
 #endif
@@ -172,7 +173,7 @@ void weight_grad_pairs(const DirectKernel& k, const Plan& p, size_t images, cons
   for (size_t q = q0; q < q1; q++) {
     const size_t b = q / p.in_channels, c = q % p.in_channels, oc0 = b * k.dw_ocb;
     const size_t ocs = std::min(k.dw_ocb, p.out_channels - oc0);
-    for (size_t ky = 0; ky < 3; ky++) {
+    for (size_t ky = 0; ky < 3; ky += k.dw_rows) {
       k.dw(images, dy + oc0 * plane, p.out_channels * plane, plane, ocs, p.h, p.w,
            padded + c * p.padded_plane + ky * p.padded_w, p.in_channels * p.padded_plane, p.padded_w,
            lanes + (q * 3 + ky) * row_sums);

@@ -37,17 +37,17 @@ void direct3x3_tile_6x2x8_avx2_fma(size_t channels, const float* w, size_t in_ch
                                    bool relu);
 #endif
 
-// The weight gradient, one output-channel block, input channel and kernel row at a time, over `images` images,
-// kept as per-lane partial sums (reduced once, at the end): lanes[i][kx][l] += Σ_image Σ_oy Σ_ox≡l dy[i][oy][ox] ·
-// in[oy·in_row_stride + ox + kx], for i < OCB, where `dy` holds the block's channel planes (h×w each, `dy_plane`
-// apart, images `dy_image` apart; blocks past ocs repeat channel 0) and `in` is the padded input at (channel, ky,
-// column 0), images `in_image` apart.
+// The weight gradient, one output-channel block and input channel at a time, over one kernel row (ky) or all three,
+// over `images` images, kept as per-lane partial sums (reduced once, at the end): lanes[ky][i][kx][l] += Σ_image
+// Σ_oy Σ_ox≡l dy[i][oy][ox] · in[(oy + ky)·in_row_stride + ox + kx], for i < OCB, where `dy` holds the block's
+// channel planes (h×w each, `dy_plane` apart, images `dy_image` apart; blocks past ocs repeat channel 0) and `in` is
+// the padded input at (channel, row ky, column 0), images `in_image` apart. A kernel over one row sees only ky = 0.
 using DirectWeightGradFn = void (*)(size_t images, const float* dy, size_t dy_image, size_t dy_plane, size_t ocs,
                                     size_t h, size_t w, const float* in, size_t in_image, size_t in_row_stride,
                                     float* lanes);
 
 #if defined(RESNET_HAVE_AVX512)
-void direct3x3_dw_6x3_avx512(size_t images, const float* dy, size_t dy_image, size_t dy_plane, size_t ocs, size_t h,
+void direct3x3_dw_3x9_avx512(size_t images, const float* dy, size_t dy_image, size_t dy_plane, size_t ocs, size_t h,
                              size_t w, const float* in, size_t in_image, size_t in_row_stride, float* lanes);
 #endif
 #if defined(RESNET_HAVE_AVX2_FMA)
