@@ -684,11 +684,12 @@ void winograd_backward_weight(const ConvShape& s, const float* dy, const float* 
   const size_t per_chunk = chunk_tiles(s, v.xi, tl.total, pool, false), chunks = ceil_div(tl.total, per_chunk);
   const size_t parts = std::max<size_t>(1, std::min(pool, chunks)), du_stride = xi_stride(s.oc * s.c);
   thread_local std::vector<float> du_buffer;
-  du_buffer.assign(parts * v.xi * du_stride, 0.0f);
+  du_buffer.resize(parts * v.xi * du_stride);
   float* du_all = du_buffer.data();  // a plain pointer: the threads below must see this thread's buffer
   auto run_part = [&](size_t part) {
     float* du = du_all + part * v.xi * du_stride;
-    for (size_t chunk = chunks * part / parts; chunk < chunks * (part + 1) / parts; chunk++) {
+    const size_t first = chunks * part / parts;
+    for (size_t chunk = first; chunk < chunks * (part + 1) / parts; chunk++) {
       const size_t t0 = chunk * per_chunk, t1 = std::min(tl.total, t0 + per_chunk), nt = t1 - t0;
       const size_t v_stride = xi_stride(s.c * nt), m_stride = xi_stride(s.oc * nt);
       float* vt = thread_scratch<kWinogradV>(v.xi * v_stride);
@@ -702,8 +703,9 @@ void winograd_backward_weight(const ConvShape& s, const float* dy, const float* 
         output_gradient_transform(s, tl, runs, dy, nt, m);
       }
       for (size_t xi = 0; xi < v.xi; xi++) {
-        sgemm(false, true, s.oc, s.c, nt, 1.0f, m + xi * m_stride, nt, vt + xi * v_stride, nt, 1.0f,
-              du + xi * du_stride, s.c);
+        // The part's first chunk overwrites its dU (no zeroing of up to 2·16 MB beforehand); the rest add to it.
+        sgemm(false, true, s.oc, s.c, nt, 1.0f, m + xi * m_stride, nt, vt + xi * v_stride, nt,
+              chunk == first ? 0.0f : 1.0f, du + xi * du_stride, s.c);
       }
     }
   };
@@ -712,9 +714,14 @@ void winograd_backward_weight(const ConvShape& s, const float* dy, const float* 
   } else {
     run_part(0);
   }
-  for (size_t part = 1; part < parts; part++) {
-    const float* src = du_all + part * v.xi * du_stride;
-    for (size_t i = 0; i < v.xi * du_stride; i++) du_all[i] += src[i];
+  // The parts' sum on the pool, each element in part order (the bits do not depend on how the range is split).
+  if (parts > 1) {
+    parallel_ranges(v.xi * du_stride, kElementGrain, [&](size_t i0, size_t i1) {
+      for (size_t part = 1; part < parts; part++) {
+        const float* src = du_all + part * v.xi * du_stride;
+        for (size_t i = i0; i < i1; i++) du_all[i] += src[i];
+      }
+    });
   }
   // dw[oc][c][ky][kx] = Σ_ij G[i][ky]·dU[ij][oc][c]·G[j][kx].
   parallel_ranges(s.oc, 1, [&](size_t oc0, size_t oc1) {
