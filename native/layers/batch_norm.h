@@ -14,10 +14,9 @@ struct BnAffine {
 };
 
 struct BnPlaneKernels {
-  // Σ x[i]
-  double (*sum)(const float* x, size_t n);
-  // Σ (x[i] − mu)²
-  double (*centered_squares)(const float* x, size_t n, double mu);
+  // sums[0] += Σ (x[i] − shift), sums[1] += Σ (x[i] − shift)²: the statistics in one pass, shifted by one of the
+  // channel's own values so that E[d²] − E[d]² does not cancel.
+  void (*shifted_sums)(const float* x, size_t n, double shift, double* sums);
   // y[i] = a(x[i]) rounded to float
   void (*scale_shift)(const float* x, const BnAffine& a, float* y, size_t n);
   // sums[0] += Σ g[i], sums[1] += Σ g[i]·(x[i] − mu), where g = dy, or with relu_of, dy masked by a(x) > 0

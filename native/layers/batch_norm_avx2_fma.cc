@@ -37,35 +37,26 @@ float masked(float dy, float x, const BnAffine* relu_of) {
   return !relu_of || !(static_cast<float>(affine(x, *relu_of)) <= 0.0f) ? dy : 0.0f;
 }
 
-double sum(const float* x, size_t n) {
-  __m256d a = _mm256_setzero_pd(), b = _mm256_setzero_pd();
+void shifted_sums(const float* x, size_t n, double shift, double* sums) {
+  const __m256d k = _mm256_set1_pd(shift);
+  __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd(), b0 = _mm256_setzero_pd(), b1 = _mm256_setzero_pd();
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m256 v = _mm256_loadu_ps(x + i);
-    a = _mm256_add_pd(a, widen_lo(v));
-    b = _mm256_add_pd(b, widen_hi(v));
+    const __m256d d0 = _mm256_sub_pd(widen_lo(v), k), d1 = _mm256_sub_pd(widen_hi(v), k);
+    a0 = _mm256_add_pd(a0, d0);
+    a1 = _mm256_add_pd(a1, d1);
+    b0 = _mm256_fmadd_pd(d0, d0, b0);
+    b1 = _mm256_fmadd_pd(d1, d1, b1);
   }
-  double tail = 0;
-  for (; i < n; i++) tail += x[i];
-  return reduce(_mm256_add_pd(a, b)) + tail;
-}
-
-double centered_squares(const float* x, size_t n, double mu) {
-  const __m256d m = _mm256_set1_pd(mu);
-  __m256d a = _mm256_setzero_pd(), b = _mm256_setzero_pd();
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 v = _mm256_loadu_ps(x + i);
-    const __m256d d0 = _mm256_sub_pd(widen_lo(v), m), d1 = _mm256_sub_pd(widen_hi(v), m);
-    a = _mm256_fmadd_pd(d0, d0, a);
-    b = _mm256_fmadd_pd(d1, d1, b);
-  }
-  double tail = 0;
+  double ta = 0, tb = 0;
   for (; i < n; i++) {
-    const double d = x[i] - mu;
-    tail += d * d;
+    const double d = x[i] - shift;
+    ta += d;
+    tb += d * d;
   }
-  return reduce(_mm256_add_pd(a, b)) + tail;
+  sums[0] += reduce(_mm256_add_pd(a0, a1)) + ta;
+  sums[1] += reduce(_mm256_add_pd(b0, b1)) + tb;
 }
 
 void scale_shift(const float* x, const BnAffine& a, float* y, size_t n) {
@@ -116,7 +107,7 @@ void input_gradient(const float* dy, const float* x, float scale, float mean_dy,
 
 }  // namespace
 
-const BnPlaneKernels kBnPlaneKernelsAvx2Fma = {sum, centered_squares, scale_shift, gradient_sums, input_gradient};
+const BnPlaneKernels kBnPlaneKernelsAvx2Fma = {shifted_sums, scale_shift, gradient_sums, input_gradient};
 
 }  // namespace resnet
 

@@ -39,35 +39,26 @@ float masked(float dy, float x, const BnAffine* relu_of) {
   return !relu_of || !(static_cast<float>(affine(x, *relu_of)) <= 0.0f) ? dy : 0.0f;
 }
 
-double sum(const float* x, size_t n) {
-  __m512d a = _mm512_setzero_pd(), b = _mm512_setzero_pd();
+void shifted_sums(const float* x, size_t n, double shift, double* sums) {
+  const __m512d k = _mm512_set1_pd(shift);
+  __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd(), b0 = _mm512_setzero_pd(), b1 = _mm512_setzero_pd();
   size_t i = 0;
   for (; i + 16 <= n; i += 16) {
     const __m512 v = _mm512_loadu_ps(x + i);
-    a = _mm512_add_pd(a, widen_lo(v));
-    b = _mm512_add_pd(b, widen_hi(v));
+    const __m512d d0 = _mm512_sub_pd(widen_lo(v), k), d1 = _mm512_sub_pd(widen_hi(v), k);
+    a0 = _mm512_add_pd(a0, d0);
+    a1 = _mm512_add_pd(a1, d1);
+    b0 = _mm512_fmadd_pd(d0, d0, b0);
+    b1 = _mm512_fmadd_pd(d1, d1, b1);
   }
-  double tail = 0;
-  for (; i < n; i++) tail += x[i];
-  return _mm512_reduce_add_pd(_mm512_add_pd(a, b)) + tail;
-}
-
-double centered_squares(const float* x, size_t n, double mu) {
-  const __m512d m = _mm512_set1_pd(mu);
-  __m512d a = _mm512_setzero_pd(), b = _mm512_setzero_pd();
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m512 v = _mm512_loadu_ps(x + i);
-    const __m512d d0 = _mm512_sub_pd(widen_lo(v), m), d1 = _mm512_sub_pd(widen_hi(v), m);
-    a = _mm512_fmadd_pd(d0, d0, a);
-    b = _mm512_fmadd_pd(d1, d1, b);
-  }
-  double tail = 0;
+  double ta = 0, tb = 0;
   for (; i < n; i++) {
-    const double d = x[i] - mu;
-    tail += d * d;
+    const double d = x[i] - shift;
+    ta += d;
+    tb += d * d;
   }
-  return _mm512_reduce_add_pd(_mm512_add_pd(a, b)) + tail;
+  sums[0] += _mm512_reduce_add_pd(_mm512_add_pd(a0, a1)) + ta;
+  sums[1] += _mm512_reduce_add_pd(_mm512_add_pd(b0, b1)) + tb;
 }
 
 void scale_shift(const float* x, const BnAffine& a, float* y, size_t n) {
@@ -118,7 +109,7 @@ void input_gradient(const float* dy, const float* x, float scale, float mean_dy,
 
 }  // namespace
 
-const BnPlaneKernels kBnPlaneKernelsAvx512 = {sum, centered_squares, scale_shift, gradient_sums, input_gradient};
+const BnPlaneKernels kBnPlaneKernelsAvx512 = {shifted_sums, scale_shift, gradient_sums, input_gradient};
 
 }  // namespace resnet
 
