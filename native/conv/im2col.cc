@@ -49,33 +49,38 @@ Span tap_span(const ConvShape& s, const Range& ry, size_t ky, ptrdiff x_shift) {
   return {static_cast<size_t>(begin), static_cast<size_t>(end), shift};
 }
 
-// The valid columns of kernel row ky's taps at column stride 2 (the stems and the downsampling layers), for the
-// output rows ry of the band from oy0: each input row is split once into its even and odd columns, and every tap
-// kx is then a contiguous copy from one of them (tap kx + 2 is tap kx shifted by one column). The zero padding
-// around the valid columns is the caller's. out is the band's rows for (channel, ky, kx = 0).
-void strided_rows(const ConvShape& s, const float* xc, size_t ky, const Range& ry, size_t oy0, float* out,
-                  size_t block) {
+// Kernel row ky's rows of the band (output rows [oy0, oy1), all kx) at column stride 2, the stems and the
+// downsampling layers: each input row is split once into its even and odd columns, with zeros around them for the
+// padding, and every tap kx is then a straight copy of OW values from one of them (tap kx + 2 is tap kx shifted by
+// one column). Rows outside the image are zeros. out is the band's rows for (channel, ky, kx = 0).
+void strided_rows(const ConvShape& s, const float* xc, size_t ky, size_t oy0, size_t oy1, float* out, size_t block) {
   thread_local std::vector<float> phase_buf;
-  const size_t half = (s.w + 1) / 2;
-  phase_buf.resize(2 * half);
-  float* even = phase_buf.data();
-  float* odd = even + half;
-  for (size_t oy = ry.lo; oy < ry.hi; oy++) {
-    const float* __restrict xr = xc + (oy * s.stride_h + ky * s.dilation_h - s.pad_h) * s.w;
-    for (size_t j = 0; j < s.w / 2; j++) {
-      even[j] = xr[2 * j];
-      odd[j] = xr[2 * j + 1];
+  const size_t margin = s.pad_w / 2 + 1, length = margin + std::max(s.ow + s.kw, (s.w + 1) / 2) + 1;
+  phase_buf.assign(2 * length, 0.0f);
+  float* even = phase_buf.data() + margin;  // even[j] = x[2j], odd[j] = x[2j + 1], zeros past the row's ends
+  float* odd = even + length;
+  const Range ry = valid_range(s.oh, s.h, s.stride_h, s.pad_h, ky * s.dilation_h);
+  for (size_t oy = oy0; oy < oy1; oy++) {
+    if (oy < ry.lo || oy >= ry.hi) {
+      for (size_t kx = 0; kx < s.kw; kx++) std::fill_n(out + kx * block + (oy - oy0) * s.ow, s.ow, 0.0f);
+      continue;
     }
-    if (s.w % 2) even[s.w / 2] = xr[s.w - 1];
+    const float* __restrict xr = xc + (oy * s.stride_h + ky * s.dilation_h - s.pad_h) * s.w;
+    float* __restrict e = even;
+    float* __restrict o = odd;
+    for (size_t j = 0; j < s.w / 2; j++) {
+      e[j] = xr[2 * j];
+      o[j] = xr[2 * j + 1];
+    }
+    if (s.w % 2) e[s.w / 2] = xr[s.w - 1];
     for (size_t kx = 0; kx < s.kw; kx++) {
-      const Range rx = valid_range(s.ow, s.w, 2, s.pad_w, kx);
-      if (rx.lo == rx.hi) continue;
-      // Output column ox reads input column 2·ox + kx − pad: phase (kx − pad) mod 2, index ox + ⌊(kx − pad) / 2⌋.
+      // Output column ox reads input column 2·ox + kx − pad: phase (kx − pad) mod 2, index ox + ⌊(kx − pad) / 2⌋,
+      // which stays within the zeros around the phase (margin ≥ ⌈pad / 2⌉ on the left, kw past OW on the right).
       const ptrdiff shift = static_cast<ptrdiff>(kx) - static_cast<ptrdiff>(s.pad_w);
       const ptrdiff floor_half = shift >= 0 ? shift / 2 : -((-shift + 1) / 2);
-      const float* phase = (shift - 2 * floor_half) == 0 ? even : odd;
-      std::memcpy(out + kx * block + (oy - oy0) * s.ow + rx.lo, phase + static_cast<ptrdiff>(rx.lo) + floor_half,
-                  (rx.hi - rx.lo) * sizeof(float));
+      const float* __restrict src = ((shift - 2 * floor_half) == 0 ? even : odd) + floor_half;
+      float* __restrict dst = out + kx * block + (oy - oy0) * s.ow;
+      for (size_t ox = 0; ox < s.ow; ox++) dst[ox] = src[ox];
     }
   }
 }
@@ -88,6 +93,10 @@ void im2col(const ConvShape& s, const float* x, size_t c0, size_t c1, size_t oy0
   for (size_t ci = c0; ci < c1; ci++) {
     const float* xc = x + ci * s.h * s.w;
     for (size_t ky = 0; ky < s.kh; ky++) {
+      if (strided) {
+        strided_rows(s, xc, ky, oy0, oy1, col + (ci * s.kh + ky) * s.kw * block, block);
+        continue;
+      }
       Range ry = valid_range(s.oh, s.h, s.stride_h, s.pad_h, ky * s.dilation_h);
       ry.hi = std::min(std::max(ry.hi, oy0), oy1);
       ry.lo = std::min(std::max(ry.lo, oy0), ry.hi);
@@ -114,7 +123,7 @@ void im2col(const ConvShape& s, const float* x, size_t c0, size_t c1, size_t oy0
           float* o = out + (oy - oy0) * s.ow;
           std::fill(o, o + rx.lo, 0.0f);
           std::fill(o + rx.hi, o + s.ow, 0.0f);
-          if (rx.lo == rx.hi || strided) continue;
+          if (rx.lo == rx.hi) continue;
           // xr[j·stride] is the input for output column rx.lo + j
           const float* xr = xc + iy * s.w + static_cast<ptrdiff>(rx.lo * s.stride_w) + x_shift;
           if (s.stride_w == 1) {
@@ -125,7 +134,6 @@ void im2col(const ConvShape& s, const float* x, size_t c0, size_t c1, size_t oy0
         }
         std::fill(out + (ry.hi - oy0) * s.ow, out + block, 0.0f);
       }
-      if (strided) strided_rows(s, xc, ky, ry, oy0, col + (ci * s.kh + ky) * s.kw * block, block);
     }
   }
 }
