@@ -72,7 +72,7 @@ export class BasicBlock extends Module implements Block {
     let out = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
     out = this.bn2.forward(this.conv2.forward(out));
     const identity = this.downsample ? this.downsample.forward(x) : x;
-    return this.relu.forward(add(out, identity));
+    return this.relu.forward(add(out, identity, true)); // out += identity
   }
 }
 
@@ -110,7 +110,7 @@ export class Bottleneck extends Module implements Block {
     out = this.relu.forward(this.bn2.forward(this.conv2.forward(out)));
     out = this.bn3.forward(this.conv3.forward(out));
     const identity = this.downsample ? this.downsample.forward(x) : x;
-    return this.relu.forward(add(out, identity));
+    return this.relu.forward(add(out, identity, true)); // out += identity
   }
 }
 

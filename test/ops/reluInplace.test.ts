@@ -83,3 +83,32 @@ for (const backend of ['js', 'native'] as const) {
     });
   }
 }
+
+test('x=[2,3] add in place (out += identity): shares a buffer, same sum and gradients as a copy; a leaf is refused', () => {
+  const run = (inplace: boolean) => {
+    const leaf = Tensor.from([1, -2, 3, -4, 5, -6], [2, 3]);
+    leaf.requiresGrad = true;
+    const identity = Tensor.from([0.5, 0.5, 0.5, 0.5, 0.5, 0.5], [2, 3]);
+    identity.requiresGrad = true;
+    const a = add(leaf, leaf);
+    const y = add(a, identity, inplace);
+    backward(sum(mulConstant(y, Float32Array.from([1, 2, 3, 4, 5, 6]))));
+    return {
+      y: [...y.data],
+      dLeaf: [...(leaf.grad?.data ?? [])],
+      dId: [...(identity.grad?.data ?? [])],
+      shared: y.data === a.data,
+    };
+  };
+  const copy = run(false);
+  const inPlace = run(true);
+  assert.deepEqual(inPlace.y, copy.y);
+  assert.deepEqual(inPlace.y, [2.5, -3.5, 6.5, -7.5, 10.5, -11.5]);
+  assert.deepEqual(inPlace.dLeaf, copy.dLeaf);
+  assert.deepEqual(inPlace.dId, [1, 2, 3, 4, 5, 6]);
+  assert.equal(inPlace.shared, true);
+  assert.equal(copy.shared, false);
+  const leaf = Tensor.from([1], [1]);
+  leaf.requiresGrad = true;
+  assert.throws(() => add(leaf, leaf, true), /leaf tensor that requires grad/);
+});
