@@ -262,20 +262,20 @@ void split_phases(const float* __restrict row, size_t count, size_t stride, floa
 // read of it wait on a store it overlapped.
 void split_phases_padded(const float* row, long long width, long long first, size_t count, size_t stride,
                          float* ph) {
-  // Groups i with all four columns first + 4i + p inside the row.
-  const long long lo = first >= 0 ? 0 : (-first + 3) / 4;
-  const long long hi = std::max(lo, std::min<long long>(static_cast<long long>(count), (width - first) / 4));
-  for (size_t i = 0; i < count; i++) {
-    if (static_cast<long long>(i) == lo && lo < hi) {
-      split_phases(row + first + 4 * lo, static_cast<size_t>(hi - lo), stride, ph + lo);
-      i = static_cast<size_t>(hi) - 1;
-      continue;
-    }
+  // Groups [lo, hi) have all four columns first + 4i + p inside the row; the groups on either side take zeros.
+  const long long n = static_cast<long long>(count);
+  const long long lo_group = std::min(n, first >= 0 ? 0LL : (-first + 3) / 4);
+  const long long hi_group = std::max(lo_group, std::min(n, (width - first) / 4));
+  const size_t lo = static_cast<size_t>(lo_group), hi = static_cast<size_t>(hi_group);
+  auto edge_group = [&](size_t i) {
     for (size_t p = 0; p < 4; p++) {
       const long long col = first + 4 * static_cast<long long>(i) + static_cast<long long>(p);
       ph[p * stride + i] = col >= 0 && col < width ? row[col] : 0.0f;
     }
-  }
+  };
+  for (size_t i = 0; i < lo; i++) edge_group(i);
+  if (lo < hi) split_phases(row + first + 4 * lo_group, hi - lo, stride, ph + lo);
+  for (size_t i = hi; i < count; i++) edge_group(i);
 }
 
 // The six rows of one of F(4×4, 3×3)'s 6×6 transforms: o_q[i] = Σ_r Bᵀ[q][r]·d_r[i], every array contiguous in i
@@ -566,6 +566,30 @@ void transform_weights(const ConvShape& s, const Variant& v, const float* w, boo
   });
 }
 
+// Chunk `chunk` of the tiles (per_chunk each): its tile count, this thread's V and M scratch (ξ matrices,
+// v_stride and m_stride apart) with V already the input transform of x, and the chunk's runs.
+struct Chunk {
+  size_t nt, v_stride, m_stride;
+  float* vt;
+  float* m;
+  const std::vector<Run>& runs;
+};
+
+Chunk transformed_chunk(const ConvShape& s, const Variant& v, const Tiles& tl, size_t chunk, size_t per_chunk,
+                        const float* x) {
+  const size_t t0 = chunk * per_chunk, t1 = std::min(tl.total, t0 + per_chunk), nt = t1 - t0;
+  const size_t v_stride = xi_stride(s.c * nt), m_stride = xi_stride(s.oc * nt);
+  float* vt = thread_scratch<kWinogradV>(v.xi * v_stride);
+  float* m = thread_scratch<kWinogradM>(v.xi * m_stride);
+  const std::vector<Run>& runs = runs_of(tl, t0, t1);
+  if (v.m == 4) {
+    input_transform4(s, tl, runs, x, nt, vt);
+  } else {
+    input_transform(s, tl, runs, x, nt, vt);
+  }
+  return {nt, v_stride, m_stride, vt, m, runs};
+}
+
 // y = conv(x) by variant v, with U packed by transform_weights for v.
 void forward(const ConvShape& s, const Variant& v, const float* x, const float* packed_u, const ConvEpilogue& ep,
              float* y) {
@@ -575,24 +599,15 @@ void forward(const ConvShape& s, const Variant& v, const float* x, const float* 
   const size_t per_chunk = chunk_tiles(s, v.xi, tl.total, threads), chunks = ceil_div(tl.total, per_chunk);
   const size_t ustride = u_stride(s);
   auto run_chunk = [&](size_t chunk) {
-    const size_t t0 = chunk * per_chunk, t1 = std::min(tl.total, t0 + per_chunk), nt = t1 - t0;
-    const size_t v_stride = xi_stride(s.c * nt), m_stride = xi_stride(s.oc * nt);
-    float* vt = thread_scratch<kWinogradV>(v.xi * v_stride);
-    float* m = thread_scratch<kWinogradM>(v.xi * m_stride);
-    const std::vector<Run>& runs = runs_of(tl, t0, t1);
-    if (v.m == 4) {
-      input_transform4(s, tl, runs, x, nt, vt);
-    } else {
-      input_transform(s, tl, runs, x, nt, vt);
-    }
+    const Chunk c = transformed_chunk(s, v, tl, chunk, per_chunk, x);
     for (size_t xi = 0; xi < v.xi; xi++) {
-      sgemm_packed_a(s.oc, nt, s.c, 1.0f, packed_u + xi * ustride, false, vt + xi * v_stride, nt, 0.0f,
-                     m + xi * m_stride, nt);
+      sgemm_packed_a(s.oc, c.nt, s.c, 1.0f, packed_u + xi * ustride, false, c.vt + xi * c.v_stride, c.nt, 0.0f,
+                     c.m + xi * c.m_stride, c.nt);
     }
     if (v.m == 4) {
-      output_transform4(s, tl, runs, m, nt, ep, y);
+      output_transform4(s, tl, c.runs, c.m, c.nt, ep, y);
     } else {
-      output_transform(s, tl, runs, m, nt, ep, y);
+      output_transform(s, tl, c.runs, c.m, c.nt, ep, y);
     }
   };
   if (threads > 1 && chunks >= threads) {
@@ -690,21 +705,15 @@ void winograd_backward_weight(const ConvShape& s, const float* dy, const float* 
     float* du = du_all + part * v.xi * du_stride;
     const size_t first = chunks * part / parts;
     for (size_t chunk = first; chunk < chunks * (part + 1) / parts; chunk++) {
-      const size_t t0 = chunk * per_chunk, t1 = std::min(tl.total, t0 + per_chunk), nt = t1 - t0;
-      const size_t v_stride = xi_stride(s.c * nt), m_stride = xi_stride(s.oc * nt);
-      float* vt = thread_scratch<kWinogradV>(v.xi * v_stride);
-      float* m = thread_scratch<kWinogradM>(v.xi * m_stride);
-      const std::vector<Run>& runs = runs_of(tl, t0, t1);
+      const Chunk c = transformed_chunk(s, v, tl, chunk, per_chunk, x);
       if (v.m == 4) {
-        input_transform4(s, tl, runs, x, nt, vt);
-        output_gradient_transform4(s, tl, runs, dy, nt, m);
+        output_gradient_transform4(s, tl, c.runs, dy, c.nt, c.m);
       } else {
-        input_transform(s, tl, runs, x, nt, vt);
-        output_gradient_transform(s, tl, runs, dy, nt, m);
+        output_gradient_transform(s, tl, c.runs, dy, c.nt, c.m);
       }
       for (size_t xi = 0; xi < v.xi; xi++) {
         // The part's first chunk overwrites its dU (no zeroing of up to 2·16 MB beforehand); the rest add to it.
-        sgemm(false, true, s.oc, s.c, nt, 1.0f, m + xi * m_stride, nt, vt + xi * v_stride, nt,
+        sgemm(false, true, s.oc, s.c, c.nt, 1.0f, c.m + xi * c.m_stride, c.nt, c.vt + xi * c.v_stride, c.nt,
               chunk == first ? 0.0f : 1.0f, du + xi * du_stride, s.c);
       }
     }
