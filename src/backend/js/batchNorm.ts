@@ -98,8 +98,9 @@ export function batchNormBackward(
     for (let b = 0; b < n; b++) {
       const o = (b * c + ch) * hw;
       for (let i = o; i < o + hw; i++) {
-        sumDy += g(i);
-        sumDyXhat += g(i) * (x[i] - mu) * is;
+        const gi = g(i);
+        sumDy += gi;
+        sumDyXhat += gi * (x[i] - mu) * is;
       }
     }
     if (dgamma) dgamma[ch] = sumDyXhat;
