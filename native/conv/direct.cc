@@ -238,7 +238,8 @@ void direct_backward_weight(const ConvShape& s, const float* dy, const float* x,
   const size_t in_image = s.c * s.h * s.w, out_image = s.oc * s.h * s.w, size = lane_sums_size(k, p);
   const size_t pairs = ceil_div(s.oc, k.dw_ocb) * s.c;
   // Images are taken a group at a time, so that each kernel call runs over some 512 output pixels: for small
-  // images (14×14, 7×7) the per-call cost of adding 24 vectors to `lanes` would otherwise rival the products.
+  // images (14×14, 7×7) the per-call cost of adding the kernel's accumulators to `lanes` would otherwise rival the
+  // products.
   const size_t group = std::min<size_t>(8, std::max<size_t>(1, 512 / (s.h * s.w)));
   const size_t padded_group = group * s.c * p.padded_plane;
   const size_t parts = summing_parts(s.n);
