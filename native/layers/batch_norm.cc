@@ -9,6 +9,7 @@
 #include "../cpu/features.h"
 #include "../napi_args.h"
 #include "../parallel.h"
+#include "../streaming.h"
 #include "batch_norm.h"
 
 namespace resnet {
@@ -33,7 +34,8 @@ void shifted_sums_scalar(const float* x, size_t n, double shift, double* sums) {
   sums[1] += squares;
 }
 
-void scale_shift_scalar(const float* __restrict x, const BnAffine& a, float* __restrict y, size_t n) {
+// (No portable streaming store: the scalar loops ignore stream.)
+void scale_shift_scalar(const float* __restrict x, const BnAffine& a, float* __restrict y, size_t n, bool) {
   for (size_t i = 0; i < n; i++) y[i] = static_cast<float>(affine_scalar(x[i], a));
 }
 
@@ -48,7 +50,7 @@ void gradient_sums_scalar(const float* dy, const float* x, float mu, const BnAff
 }
 
 void input_gradient_scalar(const float* __restrict dy, const float* __restrict x, float scale, float mean_dy, float mu,
-                           float k, const BnAffine* relu_of, float* __restrict dx, size_t n) {
+                           float k, const BnAffine* relu_of, float* __restrict dx, size_t n, bool) {
   for (size_t i = 0; i < n; i++) dx[i] = scale * (masked_scalar(dy[i], x[i], relu_of) - mean_dy) - (x[i] - mu) * k;
 }
 
@@ -78,11 +80,13 @@ const BnPlaneKernels& planes() {
 // masks downstream: resnet101's and dilated resnet50's bn1.weight gradients (sums that nearly cancel, since later
 // BNs make the loss almost invariant to this scale) then moved by 2e-4 from float64 torch.
 // The planes go last to first: after a pass that read them first to last, the last ones are still in cache when the
-// channel's data (the stem's: 32 planes of 112×112) is more than it holds.
+// channel's data (the stem's: 32 planes of 112×112) is more than it holds. An output too large to stay in cache for
+// the next op (the stem's 103 MB at batch 32) is streamed out.
 void scale_shift(const BnShape& s, size_t ch, const float* x, const BnAffine& a, float* y) {
+  const bool stream = stream_output(s.n * s.c * s.hw);
   for (size_t b = s.n; b-- > 0;) {
     const size_t o = (b * s.c + ch) * s.hw;
-    planes().scale_shift(x + o, a, y + o, s.hw);
+    planes().scale_shift(x + o, a, y + o, s.hw, stream);
   }
 }
 
@@ -131,6 +135,7 @@ void batch_norm_backward(const BnShape& s, const float* dy, const float* x, cons
                          float* dbeta) {
   const double count = static_cast<double>(s.n * s.hw);
   const BnPlaneKernels& k = planes();
+  const bool stream = stream_output(s.n * s.c * s.hw);
   parallel_ranges(s.c, channel_grain(s), [&](size_t c0, size_t c1) {
     for (size_t ch = c0; ch < c1; ch++) {
       const float mu = mean[ch], is = inv_std[ch];
@@ -151,9 +156,9 @@ void batch_norm_backward(const BnShape& s, const float* dy, const float* x, cons
       // with fixed statistics (eval mode) only scale·dy.
       const float mean_dy = batch_stats ? static_cast<float>(sum_dy / count) : 0.0f;
       const float kx = batch_stats ? static_cast<float>(scale * is * (sum_dy_xhat / count)) : 0.0f;
-      for (size_t b = s.n; b-- > 0;) {  // last to first, as in scale_shift
+      for (size_t b = s.n; b-- > 0;) {  // last to first, and streamed when large, as in scale_shift
         const size_t o = (b * s.c + ch) * s.hw;
-        k.input_gradient(dy + o, x + o, scale, mean_dy, mu, kx, relu_of, dx + o, s.hw);
+        k.input_gradient(dy + o, x + o, scale, mean_dy, mu, kx, relu_of, dx + o, s.hw, stream);
       }
     }
   });

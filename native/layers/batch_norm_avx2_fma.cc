@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include <cmath>
+#include <cstdint>
 
 namespace resnet {
 namespace {
@@ -59,12 +60,14 @@ void shifted_sums(const float* x, size_t n, double shift, double* sums) {
   sums[1] += reduce(_mm256_add_pd(b0, b1)) + tb;
 }
 
-void scale_shift(const float* x, const BnAffine& a, float* y, size_t n) {
+void scale_shift(const float* x, const BnAffine& a, float* y, size_t n, bool stream) {
   size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 v = affine_float(_mm256_loadu_ps(x + i), a);
-    _mm256_storeu_ps(y + i, v);
+  if (stream) {  // one at a time until y + i is 32-byte aligned, as streaming stores need
+    for (; i < n && reinterpret_cast<uintptr_t>(y + i) % 32 != 0; i++) y[i] = static_cast<float>(affine(x[i], a));
+    for (; i + 8 <= n; i += 8) _mm256_stream_ps(y + i, affine_float(_mm256_loadu_ps(x + i), a));
+    _mm_sfence();
   }
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, affine_float(_mm256_loadu_ps(x + i), a));
   for (; i < n; i++) y[i] = static_cast<float>(affine(x[i], a));
 }
 
@@ -92,17 +95,23 @@ void gradient_sums(const float* dy, const float* x, float mu, const BnAffine* re
 }
 
 void input_gradient(const float* dy, const float* x, float scale, float mean_dy, float mu, float k,
-                    const BnAffine* relu_of, float* dx, size_t n) {
+                    const BnAffine* relu_of, float* dx, size_t n, bool stream) {
   const __m256 vs = _mm256_set1_ps(scale), vm = _mm256_set1_ps(mean_dy), vmu = _mm256_set1_ps(mu),
                vk = _mm256_set1_ps(k);
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
+  auto one = [&](size_t i) { return scale * (masked(dy[i], x[i], relu_of) - mean_dy) - (x[i] - mu) * k; };
+  auto vec = [&](size_t i) {
     const __m256 xv = _mm256_loadu_ps(x + i);
     const __m256 g = masked(_mm256_loadu_ps(dy + i), xv, relu_of);
-    const __m256 r = _mm256_sub_ps(_mm256_mul_ps(vs, _mm256_sub_ps(g, vm)), _mm256_mul_ps(_mm256_sub_ps(xv, vmu), vk));
-    _mm256_storeu_ps(dx + i, r);
+    return _mm256_sub_ps(_mm256_mul_ps(vs, _mm256_sub_ps(g, vm)), _mm256_mul_ps(_mm256_sub_ps(xv, vmu), vk));
+  };
+  size_t i = 0;
+  if (stream) {  // one at a time until dx + i is 32-byte aligned, as streaming stores need
+    for (; i < n && reinterpret_cast<uintptr_t>(dx + i) % 32 != 0; i++) dx[i] = one(i);
+    for (; i + 8 <= n; i += 8) _mm256_stream_ps(dx + i, vec(i));
+    _mm_sfence();
   }
-  for (; i < n; i++) dx[i] = scale * (masked(dy[i], x[i], relu_of) - mean_dy) - (x[i] - mu) * k;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dx + i, vec(i));
+  for (; i < n; i++) dx[i] = one(i);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <immintrin.h>
 
 #include <cmath>
+#include <cstdint>
 
 namespace resnet {
 namespace {
@@ -61,12 +62,15 @@ void shifted_sums(const float* x, size_t n, double shift, double* sums) {
   sums[1] += _mm512_reduce_add_pd(_mm512_add_pd(b0, b1)) + tb;
 }
 
-void scale_shift(const float* x, const BnAffine& a, float* y, size_t n) {
+void scale_shift(const float* x, const BnAffine& a, float* y, size_t n, bool stream) {
+  auto vec = [&](size_t i) { return _mm512_cvtpd_ps(affine(_mm512_cvtps_pd(_mm256_loadu_ps(x + i)), a)); };
   size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 v = _mm512_cvtpd_ps(affine(_mm512_cvtps_pd(_mm256_loadu_ps(x + i)), a));
-    _mm256_storeu_ps(y + i, v);
+  if (stream) {  // one at a time until y + i is 32-byte aligned, as streaming stores need
+    for (; i < n && reinterpret_cast<uintptr_t>(y + i) % 32 != 0; i++) y[i] = static_cast<float>(affine(x[i], a));
+    for (; i + 8 <= n; i += 8) _mm256_stream_ps(y + i, vec(i));
+    _mm_sfence();
   }
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, vec(i));
   for (; i < n; i++) y[i] = static_cast<float>(affine(x[i], a));
 }
 
@@ -94,17 +98,23 @@ void gradient_sums(const float* dy, const float* x, float mu, const BnAffine* re
 }
 
 void input_gradient(const float* dy, const float* x, float scale, float mean_dy, float mu, float k,
-                    const BnAffine* relu_of, float* dx, size_t n) {
+                    const BnAffine* relu_of, float* dx, size_t n, bool stream) {
   const __m512 vs = _mm512_set1_ps(scale), vm = _mm512_set1_ps(mean_dy), vmu = _mm512_set1_ps(mu),
                vk = _mm512_set1_ps(k);
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
+  auto one = [&](size_t i) { return scale * (masked(dy[i], x[i], relu_of) - mean_dy) - (x[i] - mu) * k; };
+  auto vec = [&](size_t i) {
     const __m512 xv = _mm512_loadu_ps(x + i);
     const __m512 g = masked(_mm512_loadu_ps(dy + i), xv, relu_of);
-    const __m512 r = _mm512_sub_ps(_mm512_mul_ps(vs, _mm512_sub_ps(g, vm)), _mm512_mul_ps(_mm512_sub_ps(xv, vmu), vk));
-    _mm512_storeu_ps(dx + i, r);
+    return _mm512_sub_ps(_mm512_mul_ps(vs, _mm512_sub_ps(g, vm)), _mm512_mul_ps(_mm512_sub_ps(xv, vmu), vk));
+  };
+  size_t i = 0;
+  if (stream) {  // one at a time until dx + i is 64-byte aligned, as streaming stores need
+    for (; i < n && reinterpret_cast<uintptr_t>(dx + i) % 64 != 0; i++) dx[i] = one(i);
+    for (; i + 16 <= n; i += 16) _mm512_stream_ps(dx + i, vec(i));
+    _mm_sfence();
   }
-  for (; i < n; i++) dx[i] = scale * (masked(dy[i], x[i], relu_of) - mean_dy) - (x[i] - mu) * k;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dx + i, vec(i));
+  for (; i < n; i++) dx[i] = one(i);
 }
 
 }  // namespace

@@ -6,9 +6,15 @@
 #include <cstring>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "../bindings.h"
 #include "../napi_args.h"
 #include "../parallel.h"
+#include "../scratch.h"
+#include "../streaming.h"
 
 namespace resnet {
 namespace {
@@ -133,6 +139,17 @@ void max_pool_plane(const PoolShape& g, const TapRange* cols, size_t lo, size_t 
   }
 }
 
+// dst[0, n) = src[0, n), with streaming stores where the ISA has them (SSE2 is part of x86-64).
+void stream_copy(const float* src, float* dst, size_t n) {
+  size_t i = 0;
+#if defined(__SSE2__)
+  for (; i < n && reinterpret_cast<uintptr_t>(dst + i) % 16 != 0; i++) dst[i] = src[i];
+  for (; i + 4 <= n; i += 4) _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
+  _mm_sfence();
+#endif
+  std::memcpy(dst + i, src + i, (n - i) * sizeof(float));
+}
+
 // PyTorch's adaptive window: [⌊i·in/out⌋, ⌈(i+1)·in/out⌉).
 size_t window_start(size_t i, size_t in, size_t out) { return i * in / out; }
 size_t window_end(size_t i, size_t in, size_t out) { return ((i + 1) * in + out - 1) / out; }
@@ -191,9 +208,13 @@ Napi::Value MaxPool2dBackwardBinding(const Napi::CallbackInfo& info) {
   // Indices are checked as they are used, on the pool's threads: a plane stops at its first bad one, and the first
   // bad position of the whole array (the least of the planes') is reported once every thread is done.
   std::atomic<size_t> first_bad{SIZE_MAX};
+  // A dx too large to stay in cache (the stem's) is built a plane at a time in scratch and streamed out, so that its
+  // lines are not read from memory only to be overwritten.
+  const bool stream = stream_output(planes * in_plane);
   parallel_ranges(planes, plane_grain(in_plane), [&](size_t p0, size_t p1) {
+    float* scratch = stream ? thread_scratch<kPoolPlane>(in_plane) : nullptr;
     for (size_t p = p0; p < p1; p++) {
-      float* d = dx.data + p * in_plane;
+      float* d = stream ? scratch : dx.data + p * in_plane;
       const int32_t* pi = idx + p * out_plane;
       const float* pd = dy.data + p * out_plane;
       std::memset(d, 0, in_plane * sizeof(float));
@@ -206,6 +227,7 @@ Napi::Value MaxPool2dBackwardBinding(const Napi::CallbackInfo& info) {
         }
         d[pi[i]] += pd[i];
       }
+      if (stream) stream_copy(scratch, dx.data + p * in_plane, in_plane);
     }
   });
   if (const size_t bad = first_bad.load(); bad != SIZE_MAX) {
