@@ -42,6 +42,9 @@ const cases: Case[] = [
   [[5, 16, 28, 28], [32, 16, 3, 3], { padding: 1 }],
   [[4, 32, 14, 33], [10, 32, 3, 3], { padding: 1 }],
   [[2, 63, 5, 17], [64, 63, 3, 3], { padding: 1 }],
+  // Pointwise with one K block and more columns than a GEMM column block (4096) and a B panel group (half of L2):
+  // whole rows of C per A panel, in several groups with a partial last one.
+  [[1, 120, 97, 97], [20, 120, 1, 1], {}],
 ];
 
 /** Forward, dx and dw of conv2d on random data: native against the js reference, rtol 1e-5. */
