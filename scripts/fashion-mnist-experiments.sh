@@ -4,7 +4,8 @@
 #      one-cycle, batch 128, 5 epochs -> runs/fmnist (val accuracy and img/s in metrics.jsonl);
 #   2. throughput beside PyTorch on the same recipe and a 12,800-image subset (when /usr/bin/python3 has torch);
 #   3. transfer learning: pretrain on classes 0-4, fine-tune on 5-9 with 50 images per class, --pretrained with
-#      --freeze backbone, and with --freeze none, against the same run from scratch, each at lr 0.05 and 0.5.
+#      --freeze backbone, and with --freeze none, against the same two runs from scratch (no --pretrained), each at
+#      lr 0.05 and 0.5.
 # Usage: bash scripts/fashion-mnist-experiments.sh [WORK_DIR] [recipe|torch|transfer ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,10 +41,11 @@ for step in $steps; do
     pre=(--pretrained runs/fmnist-pre/model.safetensors)
     for lr in 0.05 0.5; do
       resnet train "${few[@]}" --lr $lr --out runs/fmnist-frozen-$lr "${pre[@]}" --freeze backbone
+      resnet train "${few[@]}" --lr $lr --out runs/fmnist-frozen-scratch-$lr --freeze backbone
       resnet train "${few[@]}" --lr $lr --out runs/fmnist-finetune-$lr "${pre[@]}" --freeze none
       resnet train "${few[@]}" --lr $lr --out runs/fmnist-scratch-$lr
     done
-    for r in frozen finetune scratch; do
+    for r in frozen frozen-scratch finetune scratch; do
       for lr in 0.05 0.5; do
         echo "$r lr $lr: best val_acc $(node -e "const m=require('fs').readFileSync('runs/fmnist-$r-$lr/metrics.jsonl','utf8').trim().split('\\n').map(JSON.parse);console.log(Math.max(...m.map(e=>e.val_acc)))")"
       done
