@@ -1,8 +1,8 @@
 // add: elementwise sum of two same-shaped tensors (the residual connection); the gradient flows to both unchanged.
 import { record } from '../autograd/tape.ts';
 import { kernels } from '../backend/index.ts';
-import { shapeString, Tensor } from '../tensor/tensor.ts';
-import { emptyTensor } from './util.ts';
+import { shapeString, type Tensor } from '../tensor/tensor.ts';
+import { elementwiseOutput } from './util.ts';
 
 /**
  * With `inplace` the sum overwrites a's buffer, as torchvision's `out += identity`: after a batch norm, whose
@@ -13,10 +13,7 @@ export function add(a: Tensor, b: Tensor, inplace = false): Tensor {
   if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) {
     throw new Error(`add: shapes ${shapeString(a.shape)} and ${shapeString(b.shape)} differ`);
   }
-  if (inplace && a.requiresGrad && !a.gradFn) {
-    throw new Error('add: a leaf tensor that requires grad cannot be modified in place');
-  }
-  const y = inplace ? new Tensor(a.data, a.shape) : emptyTensor(a.shape);
+  const y = elementwiseOutput(a, inplace, 'add');
   kernels().add(a.data, b.data, y.data);
   return record(y, 'add', [a, b], (dy) => [dy, dy]);
 }

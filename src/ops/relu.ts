@@ -2,8 +2,8 @@
 import { record } from '../autograd/tape.ts';
 import { kernels } from '../backend/index.ts';
 import { takeBuffer } from '../tensor/pool.ts';
-import { Tensor } from '../tensor/tensor.ts';
-import { emptyTensor } from './util.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+import { elementwiseOutput } from './util.ts';
 
 /**
  * With `inplace` the result overwrites x's buffer, as nn.ReLU(inplace=True): after a batch norm or residual add,
@@ -11,11 +11,8 @@ import { emptyTensor } from './util.ts';
  * torch's, it is only safe when nothing else reads x afterwards; unlike torch, nothing checks that.
  */
 export function relu(x: Tensor, inplace = false): Tensor {
-  if (inplace && x.requiresGrad && !x.gradFn) {
-    throw new Error('relu: a leaf tensor that requires grad cannot be modified in place');
-  }
   const k = kernels();
-  const y = inplace ? new Tensor(x.data, x.shape) : emptyTensor(x.shape);
+  const y = elementwiseOutput(x, inplace, 'relu');
   k.relu(x.data, y.data);
   // In place on the output of an op that can fold a ReLU into its backward (batch norm, recomputing its output to
   // find the mask), the two become one node: no separate pass over dy and y, and no dx buffer between them.

@@ -16,6 +16,17 @@ export function emptyTensor(shape: Shape): Tensor {
   return new Tensor(takeBuffer(numel(shape)), shape);
 }
 
+/**
+ * The output of an elementwise op on x: with `inplace`, a tensor sharing x's buffer (x is overwritten, as torch's
+ * in-place ops), refused for a leaf that requires grad; otherwise a fresh one from the pool.
+ */
+export function elementwiseOutput(x: Tensor, inplace: boolean, op: string): Tensor {
+  if (!inplace) return emptyTensor(x.shape);
+  if (x.requiresGrad && !x.gradFn)
+    throw new Error(`${op}: a leaf tensor that requires grad cannot be modified in place`);
+  return new Tensor(x.data, x.shape);
+}
+
 export function expectRank(t: Tensor, rank: number, op: string, name: string): void {
   if (t.shape.length !== rank) {
     throw new Error(`${op}: ${name} must have ${rank} dimensions, got shape ${shapeString(t.shape)}`);
