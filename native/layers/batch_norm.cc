@@ -80,10 +80,9 @@ const BnPlaneKernels& planes() {
 // masks downstream: resnet101's and dilated resnet50's bn1.weight gradients (sums that nearly cancel, since later
 // BNs make the loss almost invariant to this scale) then moved by 2e-4 from float64 torch.
 // The planes go last to first: after a pass that read them first to last, the last ones are still in cache when the
-// channel's data (the stem's: 32 planes of 112×112) is more than it holds. An output too large to stay in cache for
-// the next op (the stem's 103 MB at batch 32) is streamed out.
-void scale_shift(const BnShape& s, size_t ch, const float* x, const BnAffine& a, float* y) {
-  const bool stream = stream_output(s.n * s.c * s.hw);
+// channel's data (the stem's: 32 planes of 112×112) is more than it holds. With stream (an output too large to stay
+// in cache for the next op, streaming.h) y goes out through streaming stores.
+void scale_shift(const BnShape& s, size_t ch, const float* x, const BnAffine& a, float* y, bool stream) {
   for (size_t b = s.n; b-- > 0;) {
     const size_t o = (b * s.c + ch) * s.hw;
     planes().scale_shift(x + o, a, y + o, s.hw, stream);
@@ -101,6 +100,7 @@ void batch_norm_train(const BnShape& s, const float* x, const float* gamma, cons
                       float* mean, float* variance, float* inv_std) {
   const double count = static_cast<double>(s.n * s.hw);
   const BnPlaneKernels& k = planes();
+  const bool stream = stream_output(s.n * s.c * s.hw);
   parallel_ranges(s.c, channel_grain(s), [&](size_t c0, size_t c1) {
     for (size_t ch = c0; ch < c1; ch++) {
       // One pass over the channel, its sums taken about its first value K: var = E[(x − K)²] − E[x − K]², where
@@ -116,15 +116,16 @@ void batch_norm_train(const BnShape& s, const float* x, const float* gamma, cons
       mean[ch] = static_cast<float>(mu);
       variance[ch] = static_cast<float>(var);
       inv_std[ch] = static_cast<float>(1.0 / std::sqrt(var + eps));
-      scale_shift(s, ch, x, affine_of(ch, mean, inv_std, gamma, beta), y);
+      scale_shift(s, ch, x, affine_of(ch, mean, inv_std, gamma, beta), y, stream);
     }
   });
 }
 
 void batch_norm_apply(const BnShape& s, const float* x, const float* mean, const float* inv_std, const float* gamma,
                       const float* beta, float* y) {
+  const bool stream = stream_output(s.n * s.c * s.hw);
   parallel_ranges(s.c, channel_grain(s), [&](size_t c0, size_t c1) {
-    for (size_t ch = c0; ch < c1; ch++) scale_shift(s, ch, x, affine_of(ch, mean, inv_std, gamma, beta), y);
+    for (size_t ch = c0; ch < c1; ch++) scale_shift(s, ch, x, affine_of(ch, mean, inv_std, gamma, beta), y, stream);
   });
 }
 
