@@ -7,6 +7,7 @@
 #include "../cpu/features.h"
 #include "../parallel.h"
 #include "../scratch.h"
+#include "../short_copy.h"
 #include "../threadpool.h"
 #include "winograd.h"
 
@@ -66,14 +67,14 @@ struct Plan {
 void pad_image(const Plan& p, const float* src, float* dst, size_t c0, size_t c1) {
   for (size_t c = c0; c < c1; c++) {
     float* plane = dst + c * p.padded_plane;
-    std::fill(plane, plane + p.padded_w, 0.0f);
+    zero_short(plane, p.padded_w);
     for (size_t y = 0; y < p.h; y++) {
       float* row = plane + (y + 1) * p.padded_w;
       row[0] = 0.0f;
-      std::copy(src + (c * p.h + y) * p.w, src + (c * p.h + y + 1) * p.w, row + 1);
-      std::fill(row + 1 + p.w, row + p.padded_w, 0.0f);
+      copy_short(src + (c * p.h + y) * p.w, p.w, row + 1);
+      zero_short(row + 1 + p.w, p.padded_w - 1 - p.w);
     }
-    std::fill(plane + (p.h + 1) * p.padded_w, plane + p.padded_plane, 0.0f);
+    zero_short(plane + (p.h + 1) * p.padded_w, p.padded_w);
   }
 }
 

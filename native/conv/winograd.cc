@@ -14,6 +14,7 @@
 #include "../gemm/sgemm.h"
 #include "../parallel.h"
 #include "../scratch.h"
+#include "../short_copy.h"
 #include "../threadpool.h"
 
 namespace resnet {
@@ -71,18 +72,18 @@ std::vector<Run>& runs_of(const Tiles& tl, size_t t0, size_t t1) {
 // columns around it are the caller's (zeroed once).
 void load_input_row(const ConvShape& s, const float* xp, long long iy, float* row) {
   if (iy >= 0 && iy < static_cast<long long>(s.h)) {
-    std::copy(xp + iy * s.w, xp + (iy + 1) * s.w, row + 1);
+    copy_short(xp + iy * s.w, s.w, row + 1);
   } else {
-    std::fill(row + 1, row + 1 + s.w, 0.0f);
+    zero_short(row + 1, s.w);
   }
 }
 
 // Row oy of the output-gradient plane dp into row[0, OW): zeros below the last output row.
 void load_output_row(const ConvShape& s, const float* dp, size_t oy, float* row) {
   if (oy < s.oh) {
-    std::copy(dp + oy * s.ow, dp + (oy + 1) * s.ow, row);
+    copy_short(dp + oy * s.ow, s.ow, row);
   } else {
-    std::fill(row, row + s.ow, 0.0f);
+    zero_short(row, s.ow);
   }
 }
 

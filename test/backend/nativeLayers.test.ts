@@ -23,6 +23,8 @@ describe('native layer kernels match js', { skip: maybeNative ? false : 'native 
     [7, 5, 13],
     [3, 16, 784],
     [2, 64, 1],
+    // 64 KB channels: each thread's channels in several blocks of 16 and a short one (batch_norm.cc's 1 MiB blocks).
+    [8, 41, 2000],
     // 16 MiB and more: y and dx go out through streaming stores (native/streaming.h), from planes that start
     // unaligned (odd hw).
     [3, 5, 279_621],
