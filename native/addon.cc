@@ -20,6 +20,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"conv2dBackwardInput", resnet::Conv2dBackwardInputBinding},
       {"conv2dBackwardWeight", resnet::Conv2dBackwardWeightBinding},
       {"conv2dPacked", resnet::Conv2dPackedBinding},
+      {"conv2dPackedLayout", resnet::Conv2dPackedLayoutBinding},
       {"cpuInfo", resnet::CpuInfoBinding},
       {"gemm", resnet::GemmBinding},
       {"getNumThreads", resnet::GetNumThreadsBinding},

@@ -16,6 +16,7 @@ Napi::Value Conv2dBackwardInputBinding(const Napi::CallbackInfo& info);  // conv
 Napi::Value Conv2dBackwardWeightBinding(const Napi::CallbackInfo& info);  // conv/conv_binding.cc
 Napi::Value Conv2dPackedBinding(const Napi::CallbackInfo& info);          // conv/conv_binding.cc
 Napi::Value PackConv2dWeightBinding(const Napi::CallbackInfo& info);      // conv/conv_binding.cc
+Napi::Value Conv2dPackedLayoutBinding(const Napi::CallbackInfo& info);    // conv/conv_binding.cc
 
 Napi::Value BatchNormTrainBinding(const Napi::CallbackInfo& info);     // layers/batch_norm.cc
 Napi::Value BatchNormApplyBinding(const Napi::CallbackInfo& info);     // layers/batch_norm.cc

@@ -74,6 +74,13 @@ Napi::Value Conv2dBinding(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// conv2dPackedLayout(g) → the name of the layout packConv2dWeight(g, w) would produce.
+Napi::Value Conv2dPackedLayoutBinding(const Napi::CallbackInfo& info) {
+  const char* fn = "conv2dPackedLayout";
+  expect_args(info, 1, fn);
+  return Napi::String::New(info.Env(), conv2d_packed_layout(arg_conv_shape(info, 0, fn)));
+}
+
 // packConv2dWeight(g, w) → a new Float32Array with w in the layout conv2dPacked reads.
 Napi::Value PackConv2dWeightBinding(const Napi::CallbackInfo& info) {
   const char* fn = "packConv2dWeight";

@@ -622,6 +622,10 @@ void forward(const ConvShape& s, const Variant& v, const float* x, const float* 
 
 size_t winograd_packed_weight_size(const ConvShape& s) { return variant_for(s, false).xi * u_stride(s); }
 
+const char* winograd_packed_variant(const ConvShape& s) {
+  return variant_for(s, false).m == 4 ? "winograd-f4" : "winograd-f2";
+}
+
 bool winograd_packed_size_ok(const ConvShape& s, size_t size) {
   return size == kF2.xi * u_stride(s) || size == kF4.xi * u_stride(s);
 }

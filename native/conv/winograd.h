@@ -8,18 +8,20 @@
 
 namespace resnet {
 
-// Whether conv2d_pack_weight / conv2d_forward_packed take the Winograd path for this geometry (it depends only on
-// the kernel, stride, padding, dilation, groups and channel counts, never on the input size).
+// Whether Winograd can run this geometry (it depends only on the kernel, stride, padding, dilation, groups and
+// channel counts, never on the input size); conv.cc decides whether it should.
 bool winograd_eligible(const ConvShape& s);
 // The packing picks F(4×4, 3×3) when s has at least 32 of its tiles, else F(2×2, 3×3); the packed size says which,
-// so weights packed for one input size stay valid for any other.
+// so weights packed for one input size stay valid for any other. winograd_packed_variant names it.
 size_t winograd_packed_weight_size(const ConvShape& s);
+const char* winograd_packed_variant(const ConvShape& s);
 bool winograd_packed_size_ok(const ConvShape& s, size_t size);
 void winograd_pack_weight(const ConvShape& s, const float* w, float* packed);
 void winograd_forward_packed(const ConvShape& s, const float* x, const float* packed_u, size_t packed_size,
                              const ConvEpilogue& ep, float* y);
-// Without prepacked weights (training): the weight transform is paid per call, so only for batches of at least 64
-// output tiles. The backward pass w.r.t. the input of an eligible convolution is itself one (C and OC swapped).
+// Whether s has enough output tiles (64 of F(2×2, 3×3)'s) for Winograd to pay: without prepacked weights
+// (training) the weight transform is paid per call, and with them (inference) the transformed weights, 16/9 or
+// 36/9 the size of the plain ones, are read from memory per call. The backward pass w.r.t. the input of an eligible convolution is itself one (C and OC swapped).
 bool winograd_worth_packing(const ConvShape& s);
 void winograd_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& ep, float* y);
 void winograd_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx);

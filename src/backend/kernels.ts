@@ -76,9 +76,16 @@ export interface Kernels {
   ): void;
   /**
    * w [OC,C/groups,KH,KW] rearranged for conv2dFusedPacked, for weights run many times (inference): the backend's own
-   * layout, valid for any input size with the same OC, C, KH, KW and groups. The js backend keeps w as it is.
+   * layout, chosen for g's batch and input size but valid for any other with the same OC, C, KH, KW and groups. The
+   * js backend keeps w as it is.
    */
   packConv2dWeight(g: ConvGeometry, w: Float32Array): Float32Array;
+  /**
+   * The name of the layout packConv2dWeight(g, w) makes ('plain' in the js backend; the native one's depend on the
+   * batch: resnet50's layer4 gets 'winograd-f4' at batch 8 and 'gemm' at batch 1), for callers that keep one
+   * packing per layout.
+   */
+  conv2dPackedLayout(g: ConvGeometry): string;
   /** conv2dFused with weights from this backend's packConv2dWeight. */
   conv2dFusedPacked(
     g: ConvGeometry,

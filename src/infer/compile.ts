@@ -67,11 +67,16 @@ function fusedConv(ctx: Context, f: FoldedConv, x: Act, relu: boolean, residual:
       `compileForInference: ${f.name}: residual ${shapeString(residual.shape)} does not match ${shapeString(y.shape)}`,
     );
   }
-  // Packed once: every later call (any batch or image size) reads the weights in the GEMM's layout directly.
-  f.packed ??= ctx.k.packConv2dWeight(g, f.weight);
+  // Packed once per layout: later calls read the weights in the kernel's layout directly.
+  const layout = ctx.k.conv2dPackedLayout(g);
+  let packed = f.packed.get(layout);
+  if (!packed) {
+    packed = ctx.k.packConv2dWeight(g, f.weight);
+    f.packed.set(layout, packed);
+  }
   const kind = `conv${g.kh}x${g.kw}${g.strideH > 1 ? `/${g.strideH}` : ''}${residual ? '+add' : ''}${relu ? '+relu' : ''}`;
   timed(ctx, f.name, kind, () => {
-    ctx.k.conv2dFusedPacked(g, x.data, f.packed as Float32Array, f.bias, residual?.data ?? null, relu, y.data);
+    ctx.k.conv2dFusedPacked(g, x.data, packed, f.bias, residual?.data ?? null, relu, y.data);
   });
   return y;
 }

@@ -14,8 +14,11 @@ export interface FoldedConv {
   options: Conv2d['options'];
   /** Where it came from, for error messages: e.g. 'layer1.0.conv1+bn1'. */
   name: string;
-  /** weight in the backend's packed layout (Kernels.packConv2dWeight), made at the first call. */
-  packed: Float32Array | null;
+  /**
+   * weight in the backend's packed layouts (Kernels.packConv2dWeight), by layout name (Kernels.conv2dPackedLayout),
+   * each made at the first call that needs it: a model run at batch 1 and 8 holds two packings of resnet50's layer4.
+   */
+  packed: Map<string, Float32Array>;
 }
 
 /** Folds `norm` (a BatchNorm2d with running statistics) into `conv`; the model itself is not changed. */
@@ -37,7 +40,7 @@ export function foldBatchNorm(conv: Conv2d, norm: Module, name: string): FoldedC
     const convBias = conv.bias ? conv.bias.data[o] : 0;
     bias[o] = norm.bias.data[o] + (convBias - norm.runningMean.data[o]) * scale;
   }
-  return { weight, bias, weightShape: conv.weight.shape, options: conv.options, name, packed: null };
+  return { weight, bias, weightShape: conv.weight.shape, options: conv.options, name, packed: new Map() };
 }
 
 /** The geometry of a folded convolution on an input of shape xShape. */

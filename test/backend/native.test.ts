@@ -99,10 +99,11 @@ describe('native backend matches js', { skip: native ? false : 'native addon not
       assertClose(y2, y1, { rtol: 1e-5, what: 'y (packed weights)' });
     });
   }
-  // 3×3 stride-1 padding-1 convolutions with C, OC ≥ 64 take the Winograd path: in conv2dFusedPacked always, in
-  // conv2d, conv2dBackwardInput and conv2dBackwardWeight from 64 output tiles (2×2 each) up. F(4×4, 3×3) runs packed
-  // weights from 32 of its tiles and per-call weights from 256, F(2×2, 3×3) the rest and every weight gradient. Odd sizes (partial edge tiles), 1×1
-  // and 2×3 inputs (all padding around), and a batch whose tiles are cut into chunks of 256 mid tile-row and across
+  // 3×3 stride-1 padding-1 convolutions with C, OC ≥ 64 take the Winograd path from 64 output tiles (2×2 each) up,
+  // in conv2dFusedPacked (packed for such a geometry) as in conv2d, conv2dBackwardInput and conv2dBackwardWeight.
+  // F(4×4, 3×3) runs packed weights from 32 of its tiles and per-call weights from 256, F(2×2, 3×3) the rest and every
+  // weight gradient. Odd sizes (partial edge tiles), 1×1 and 2×3 inputs (all padding around; im2col + GEMM, or the
+  // Winograd packings of the next test), and a batch whose tiles are cut into chunks of 256 mid tile-row and across
   // images. Same tolerance: 1e-5 relative to max |reference| (measured 1e-6).
   const winogradCases: Case[] = [
     [[3, 64, 37, 29], [64, 64, 3, 3], { padding: 1 }],
@@ -118,7 +119,7 @@ describe('native backend matches js', { skip: native ? false : 'native addon not
     test(`conv2d (Winograd) x=[${xs}] w=[${ws}] p=1: forward, dx, dw`, () => {
       checkConvAgainstJs(xs, ws, g);
     });
-    test(`conv2dFusedPacked (Winograd) x=[${xs}] w=[${ws}] p=1: bias, residual, relu`, () => {
+    test(`conv2dFusedPacked x=[${xs}] w=[${ws}] p=1 (${native?.conv2dPackedLayout(g)}): bias, residual, relu`, () => {
       assert.ok(native);
       const x = randn(xs.reduce((a, b) => a * b));
       const w = randn(ws.reduce((a, b) => a * b));
@@ -138,27 +139,41 @@ describe('native backend matches js', { skip: native ? false : 'native addon not
     });
   }
 
-  // Packing picks F(4×4, 3×3) when the geometry has 32 or more 4×4 output tiles and F(2×2, 3×3) below that; weights
-  // packed for one input size must work for any other (the packed size says which transform it holds).
-  test('conv2dFusedPacked (Winograd) weights packed for x=[1,64,7,7] (F2) run x=[9,64,8,8] (F4 size), and back', () => {
+  // Packing picks im2col + GEMM below 64 2×2 output tiles (a batch-1 7×7: the transformed weights cost more to read
+  // than Winograd saves), F(4×4, 3×3) from 32 4×4 tiles, and F(2×2, 3×3) between; weights packed for one input size
+  // must work for any other (the packed size says which layout it holds), down to inputs that are all padding.
+  test('conv2dFusedPacked weights packed as gemm (x=[1,64,7,7]), winograd-f2 ([1,64,16,16]), winograd-f4 ([9,64,8,8]) run every geometry', () => {
     assert.ok(native);
     const ws = [64, 64, 3, 3];
     const w = randn(ws.reduce((a, b) => a * b));
-    const small = convGeometry([1, 64, 7, 7], ws, { padding: 1 });
-    const large = convGeometry([9, 64, 8, 8], ws, { padding: 1 });
-    const packedSmall = native.packConv2dWeight(small, w);
-    const packedLarge = native.packConv2dWeight(large, w);
-    assert.notEqual(packedSmall.length, packedLarge.length);
-    for (const [g, packed] of [
-      [large, packedSmall],
-      [small, packedLarge],
-      [large, packedLarge],
-    ] as const) {
+    const packings = (
+      [
+        [[1, 64, 7, 7], 'gemm'],
+        [[1, 64, 16, 16], 'winograd-f2'],
+        [[9, 64, 8, 8], 'winograd-f4'],
+      ] as const
+    ).map(([xs, layout]) => {
+      const g = convGeometry([...xs], ws, { padding: 1 });
+      assert.equal(native.conv2dPackedLayout(g), layout);
+      return native.packConv2dWeight(g, w);
+    });
+    assert.equal(new Set(packings.map((p) => p.length)).size, 3);
+    for (const xs of [
+      [1, 64, 7, 7],
+      [1, 64, 16, 16],
+      [9, 64, 8, 8],
+      [2, 64, 1, 1],
+      [1, 64, 2, 3],
+    ]) {
+      const g = convGeometry(xs, ws, { padding: 1 });
       const x = randn(g.n * g.c * g.h * g.w);
-      const [y1, y2] = [new Float32Array(g.n * g.oc * g.oh * g.ow), new Float32Array(g.n * g.oc * g.oh * g.ow)];
+      const y1 = new Float32Array(g.n * g.oc * g.oh * g.ow);
       jsKernels.conv2dFused(g, x, w, null, null, false, y1);
-      native.conv2dFusedPacked(g, x, packed, null, null, false, y2);
-      assertClose(y2, y1, { rtol: 1e-5, what: `y (n=${g.n}, ${g.h}×${g.w}, packed ${packed.length})` });
+      for (const packed of packings) {
+        const y2 = new Float32Array(y1.length);
+        native.conv2dFusedPacked(g, x, packed, null, null, false, y2);
+        assertClose(y2, y1, { rtol: 1e-5, what: `y (x=[${xs}], packed ${packed.length})` });
+      }
     }
   });
 

@@ -49,6 +49,21 @@ describe('compileForInference matches model.eval().forward', () => {
     });
   }
 
+  // layer3 at 4×4 has 4 Winograd tiles an image: batch 1 packs it for im2col + GEMM, batch 16 for Winograd (native
+  // backend). Each call must run with the packing made for its own layout, whichever batch came first.
+  test('resnet18 x=[1,3,64,64], then [16,3,64,64], then [1,3,64,64] again: one packing per layout', () => {
+    const model = buildModel('resnet18', { numClasses: 5 });
+    randomizeBatchNorms(model);
+    model.eval();
+    const infer = compileForInference(model);
+    for (const n of [1, 16, 1]) {
+      const x = Tensor.zeros([n, 3, 64, 64]);
+      for (let i = 0; i < x.numel; i++) x.data[i] = rng.normal();
+      const want = noGrad(() => model.forward(x));
+      assertClose(infer(x).data, want.data, { rtol: 1e-4, what: `resnet18 logits at batch ${n}` });
+    }
+  });
+
   test('resnet18 includeTop=false x=[1,3,32,32] gives the 512 pooled features', () => {
     const model = buildModel('resnet18', { includeTop: false });
     model.eval();

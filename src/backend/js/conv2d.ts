@@ -6,7 +6,13 @@ import { col2im, im2col, isPointwise } from './im2col.ts';
 type Gemm = Kernels['gemm'];
 export type ConvKernels = Pick<
   Kernels,
-  'conv2d' | 'conv2dFused' | 'conv2dFusedPacked' | 'packConv2dWeight' | 'conv2dBackwardInput' | 'conv2dBackwardWeight'
+  | 'conv2d'
+  | 'conv2dFused'
+  | 'conv2dFusedPacked'
+  | 'packConv2dWeight'
+  | 'conv2dPackedLayout'
+  | 'conv2dBackwardInput'
+  | 'conv2dBackwardWeight'
 >;
 
 export function im2colConvolution(gemm: Gemm): ConvKernels {
@@ -15,6 +21,7 @@ export function im2colConvolution(gemm: Gemm): ConvKernels {
     conv2dFused: (g, x, w, bias, residual, relu, y) => conv2dFused(gemm, g, x, w, bias, residual, relu, y),
     // The reference layout is the plain one.
     packConv2dWeight: (_g, w) => w.slice(),
+    conv2dPackedLayout: () => 'plain',
     conv2dFusedPacked: (g, x, w, bias, residual, relu, y) => conv2dFused(gemm, g, x, w, bias, residual, relu, y),
     conv2dBackwardInput: (g, dy, w, dx) => conv2dBackwardInput(gemm, g, dy, w, dx),
     conv2dBackwardWeight: (g, dy, x, dw) => conv2dBackwardWeight(gemm, g, dy, x, dw),

@@ -38,6 +38,7 @@ export interface NativeBinding {
   /** conv2d with weights from packConv2dWeight: Kernels.conv2dFusedPacked. */
   conv2dPacked: Kernels['conv2dFusedPacked'];
   packConv2dWeight: Kernels['packConv2dWeight'];
+  conv2dPackedLayout: Kernels['conv2dPackedLayout'];
   conv2dBackwardInput: Kernels['conv2dBackwardInput'];
   conv2dBackwardWeight: Kernels['conv2dBackwardWeight'];
   batchNormTrain: Kernels['batchNormTrain'];

@@ -30,6 +30,7 @@ export function nativeKernels(): Kernels | null {
     conv2dBackwardWeight: b.conv2dBackwardWeight,
     conv2dFused: b.conv2d,
     conv2dFusedPacked: b.conv2dPacked,
+    conv2dPackedLayout: b.conv2dPackedLayout,
     gemm: b.gemm,
     logSoftmax: b.logSoftmax,
     maxPool2d: b.maxPool2d,
