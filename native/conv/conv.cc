@@ -109,28 +109,36 @@ void gemm_forward_packed(const ConvShape& s, const float* x, const float* packed
   const size_t cg = s.cg(), ocg = s.ocg(), k = s.k(), p = s.p(), pairs = s.n * s.groups;
   const size_t in_image = s.c * s.h * s.w, out_image = s.oc * p;
   const size_t w_stride = sgemm_packed_a_size(ocg, k);
-  const size_t rows = band_rows(s);
-  auto run_pair = [&](size_t pair, bool shared) {
+  const size_t rows = band_rows(s), bands = ceil_div(s.oh, rows);
+  // Output rows [band·rows, …) of one (image, group) pair.
+  auto run_band = [&](size_t pair, size_t band, bool shared) {
     const size_t img = pair / s.groups, grp = pair % s.groups;
     float* col = s.pointwise() ? nullptr : thread_scratch<kIm2col>(k * rows * s.ow);
     const float* xg = x + img * in_image + grp * cg * s.h * s.w;
-    for (size_t oy0 = 0; oy0 < s.oh; oy0 += rows) {
-      const size_t oy1 = std::min(s.oh, oy0 + rows), columns = (oy1 - oy0) * s.ow;
-      const float* b = unfold(s, xg, col, oy0, oy1, shared);
-      const size_t ldb = s.pointwise() ? p : columns;
-      const size_t y_offset = img * out_image + grp * ocg * p + oy0 * s.ow;
-      // Bias, residual and ReLU are applied by the GEMM to each finished tile while it is still in L1.
-      const GemmEpilogue epilogue{ep.bias ? ep.bias + grp * ocg : nullptr,
-                                  ep.residual ? ep.residual + y_offset : nullptr, p, ep.relu};
-      const bool any = ep.bias || ep.residual || ep.relu;
-      sgemm_packed_a(ocg, columns, k, 1.0f, packed_w + grp * w_stride, false, b, ldb, 0.0f, y + y_offset, p,
-                     any ? &epilogue : nullptr);
-    }
+    const size_t oy0 = band * rows, oy1 = std::min(s.oh, oy0 + rows), columns = (oy1 - oy0) * s.ow;
+    const float* b = unfold(s, xg, col, oy0, oy1, shared);
+    const size_t ldb = s.pointwise() ? p : columns;
+    const size_t y_offset = img * out_image + grp * ocg * p + oy0 * s.ow;
+    // Bias, residual and ReLU are applied by the GEMM to each finished tile while it is still in L1.
+    const GemmEpilogue epilogue{ep.bias ? ep.bias + grp * ocg : nullptr,
+                                ep.residual ? ep.residual + y_offset : nullptr, p, ep.relu};
+    const bool any = ep.bias || ep.residual || ep.relu;
+    sgemm_packed_a(ocg, columns, k, 1.0f, packed_w + grp * w_stride, false, b, ldb, 0.0f, y + y_offset, p,
+                   any ? &epilogue : nullptr);
   };
+  // Whole pairs per thread; or, with too few pairs (batch 1), whole bands: the stem's 16 bands at batch 1 had their
+  // 3-channel im2col split over the threads 2 to 1, and two pool wake-ups each; otherwise one band at a time, the
+  // threads sharing its im2col and GEMM.
   if (whole_items_per_thread(pairs)) {
-    parallel_for(pairs, [&](size_t pair) { run_pair(pair, false); });
+    parallel_for(pairs, [&](size_t pair) {
+      for (size_t band = 0; band < bands; band++) run_band(pair, band, false);
+    });
+  } else if (whole_items_per_thread(pairs * bands)) {
+    parallel_for(pairs * bands, [&](size_t item) { run_band(item / bands, item % bands, false); });
   } else {
-    for (size_t pair = 0; pair < pairs; pair++) run_pair(pair, true);
+    for (size_t pair = 0; pair < pairs; pair++) {
+      for (size_t band = 0; band < bands; band++) run_band(pair, band, true);
+    }
   }
 }
 

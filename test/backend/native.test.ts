@@ -45,6 +45,8 @@ const cases: Case[] = [
   // Pointwise with one K block and more columns than a GEMM column block (4096) and a B panel group (half of L2):
   // whole rows of C per A panel, in several groups with a partial last one.
   [[1, 120, 97, 97], [20, 120, 1, 1], {}],
+  // One image in 4 bands of 8 output rows (im2col kept to L2): the threads take whole bands.
+  [[1, 128, 64, 64], [16, 128, 3, 3], { stride: 2, padding: 1 }],
 ];
 
 /** Forward, dx and dw of conv2d on random data: native against the js reference, rtol 1e-5. */
