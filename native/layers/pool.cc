@@ -139,6 +139,76 @@ void max_pool_plane(const PoolShape& g, const TapRange* cols, size_t lo, size_t 
   }
 }
 
+// NaN-propagating max: the value a window's scan keeps, whatever the order of its taps (NaN if any is NaN; a window
+// holding both +0 and −0 may keep either).
+inline float max_keep_nan(float v, float best) { return (v > best) | (v != v) ? v : best; }
+
+#if defined(__SSE2__)
+// Four lanes of max_keep_nan: maxps returns its second operand when either is NaN, which keeps b's NaN; a's is put
+// back by the select.
+inline __m128 max_keep_nan4(__m128 a, __m128 b) {
+  const __m128 a_nan = _mm_cmpunord_ps(a, a);
+  return _mm_or_ps(_mm_and_ps(a_nan, a), _mm_andnot_ps(a_nan, _mm_max_ps(a, b)));
+}
+#endif
+
+// t[i] = max_keep_nan(src[i], t[i]) for i < n.
+void max_into(const float* __restrict src, float* __restrict t, size_t n) {
+  size_t i = 0;
+#if defined(__SSE2__)
+  for (; i + 4 <= n; i += 4) _mm_storeu_ps(t + i, max_keep_nan4(_mm_loadu_ps(src + i), _mm_loadu_ps(t + i)));
+#endif
+  for (; i < n; i++) t[i] = max_keep_nan(src[i], t[i]);
+}
+
+// y[o] = max over the 3 columns r[2o], r[2o + 1], r[2o + 2], for o < n (the stems' 3×3 stride-2 pooling).
+void max3_stride2(const float* __restrict r, float* __restrict y, size_t n) {
+  size_t o = 0;
+#if defined(__SSE2__)
+  for (; o + 4 <= n; o += 4) {
+    const float* q = r + 2 * o;
+    const __m128 a = _mm_loadu_ps(q), b = _mm_loadu_ps(q + 4);
+    const __m128 a2 = _mm_loadu_ps(q + 2), b2 = _mm_loadu_ps(q + 6);
+    const __m128 even = _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));   // r[2o], r[2o + 2], ...
+    const __m128 odd = _mm_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));    // r[2o + 1], ...
+    const __m128 next = _mm_shuffle_ps(a2, b2, _MM_SHUFFLE(2, 0, 2, 0)); // r[2o + 2], ...
+    _mm_storeu_ps(y + o, max_keep_nan4(next, max_keep_nan4(odd, even)));
+  }
+#endif
+  for (; o < n; o++) y[o] = max_keep_nan(r[2 * o + 2], max_keep_nan(r[2 * o + 1], r[2 * o]));
+}
+
+// Values only, no argmax (inference): each output row is the max over its window's rows, then over the columns of
+// that row max. row has room for the padded input row: pad_w cells of −∞ on the left, the input columns, and −∞ out
+// to the last window's right edge (row_size, plus 8 for max3_stride2's loads). A window with no tap in bounds gives
+// −∞, as the indexed path does.
+void max_pool_values_plane(const PoolShape& g, const float* x, float* y, float* row, size_t row_size) {
+  for (size_t i = 0; i < g.pad_w; i++) row[i] = -INFINITY;
+  for (size_t i = g.pad_w + g.w; i < row_size + 8; i++) row[i] = -INFINITY;
+  for (size_t oy = 0; oy < g.oh; oy++) {
+    const TapRange rows = tap_range(oy, g.stride_h, g.dilation_h, g.pad_h, g.kh, g.h);
+    float* __restrict yrow = y + oy * g.ow;
+    if (rows.k0 >= rows.k1) {
+      for (size_t ox = 0; ox < g.ow; ox++) yrow[ox] = -INFINITY;
+      continue;
+    }
+    float* t = row + g.pad_w;
+    std::memcpy(t, x + (oy * g.stride_h + rows.k0 * g.dilation_h - g.pad_h) * g.w, g.w * sizeof(float));
+    for (uint32_t ky = rows.k0 + 1; ky < rows.k1; ky++) {
+      max_into(x + (oy * g.stride_h + ky * g.dilation_h - g.pad_h) * g.w, t, g.w);
+    }
+    if (g.kw == 3 && g.stride_w == 2 && g.dilation_w == 1) {
+      max3_stride2(row, yrow, g.ow);
+      continue;
+    }
+    for (size_t ox = 0; ox < g.ow; ox++) {
+      float best = row[ox * g.stride_w];
+      for (size_t kx = 1; kx < g.kw; kx++) best = max_keep_nan(row[ox * g.stride_w + kx * g.dilation_w], best);
+      yrow[ox] = best;
+    }
+  }
+}
+
 // dst[0, n) = src[0, n), with streaming stores where the ISA has them (SSE2 is part of x86-64).
 void stream_copy(const float* src, float* dst, size_t n) {
   size_t i = 0;
@@ -156,7 +226,7 @@ size_t window_end(size_t i, size_t in, size_t out) { return ((i + 1) * in + out 
 
 }  // namespace
 
-// maxPool2d(g, x, y, indices)
+// maxPool2d(g, x, y, indices | null): without indices, the values only (inference).
 Napi::Value MaxPool2dBinding(const Napi::CallbackInfo& info) {
   const char* fn = "maxPool2d";
   Napi::Env env = info.Env();
@@ -164,10 +234,23 @@ Napi::Value MaxPool2dBinding(const Napi::CallbackInfo& info) {
   const PoolShape g = arg_pool_shape(info, 0, fn);
   const Float32Span x = arg_float32_array(info, 1, fn, "x");
   const Float32Span y = arg_float32_array(info, 2, fn, "y");
-  Napi::Int32Array indices = arg_int32_array(info, 3, fn, "indices");
+  const bool with_indices = !info[3].IsNull();
   const size_t planes = g.n * g.c, in_plane = g.h * g.w, out_plane = g.oh * g.ow;
   expect_length(env, x.length, planes * in_plane, fn, "x");
   expect_length(env, y.length, planes * out_plane, fn, "y");
+  if (!with_indices) {
+    // The padded row: the left padding, the input, and up to the last window's right edge.
+    const size_t reach = (g.ow - 1) * g.stride_w + (g.kw - 1) * g.dilation_w + 1;
+    const size_t row_size = std::max(g.pad_w + g.w, reach);
+    parallel_ranges(planes, plane_grain(in_plane), [&](size_t p0, size_t p1) {
+      float* row = thread_scratch<kPoolPlane>(row_size + 8);
+      for (size_t p = p0; p < p1; p++) {
+        max_pool_values_plane(g, x.data + p * in_plane, y.data + p * out_plane, row, row_size);
+      }
+    });
+    return env.Undefined();
+  }
+  Napi::Int32Array indices = arg_int32_array(info, 3, fn, "indices");
   expect_length(env, indices.ElementLength(), planes * out_plane, fn, "indices");
   if (in_plane > static_cast<size_t>(INT32_MAX)) {
     throw Napi::RangeError::New(env, std::string(fn) + ": x plane " + std::to_string(g.h) + "×" + std::to_string(g.w) +

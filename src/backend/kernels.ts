@@ -158,8 +158,12 @@ export interface Kernels {
   /** y = a + b, elementwise; y may be a or b (gradients are summed in place). */
   add(a: Float32Array, b: Float32Array, y: Float32Array): void;
 
-  /** Max pooling; `indices` gets each output's flat index into its input plane (H·W), as PyTorch returns. */
-  maxPool2d(g: PoolGeometry, x: Float32Array, y: Float32Array, indices: Int32Array): void;
+  /**
+   * Max pooling; `indices` gets each output's flat index into its input plane (H·W), as PyTorch returns. With
+   * indices null (inference), the values only: NaN wins as with indices, but a window holding both +0 and −0 may
+   * give either.
+   */
+  maxPool2d(g: PoolGeometry, x: Float32Array, y: Float32Array, indices: Int32Array | null): void;
   /** dx (overwritten) receives dy at each recorded index. */
   maxPool2dBackward(g: PoolGeometry, dy: Float32Array, indices: Int32Array, dx: Float32Array): void;
 

@@ -149,33 +149,55 @@ function blockStep(ctx: Context, block: Module, name: string): Step {
 }
 
 function maxPoolStep(ctx: Context, m: MaxPool2d): Step {
-  // The kernel writes argmax indices, which inference never reads: one buffer, kept for the next call (a new 6 MB
-  // array per resnet50 batch-8 call cost more than the pooling).
-  let indices = new Int32Array(0);
+  // Values only: inference never reads the argmax indices.
   return (x) => {
     const g = poolGeometry(x.shape, m.options);
     const y = ctx.pool.acquire([g.n, g.c, g.oh, g.ow]);
-    if (indices.length !== y.data.length) indices = new Int32Array(y.data.length);
-    timed(ctx, 'maxpool', 'maxpool', () => ctx.k.maxPool2d(g, x.data, y.data, indices));
+    timed(ctx, 'maxpool', 'maxpool', () => ctx.k.maxPool2d(g, x.data, y.data, null));
     return y;
   };
+}
+
+// fc as a 1×1 convolution [classes, features, 1, 1]: run on a [1, features, 1, N] image whose pixels are the batch,
+// it gets packed weights like any convolution and is one GEMM per call. As a plain GEMM its 1000×2048 weight was
+// packed on every call, which cost more than the product: resnet50's at batch 1 took 1.2 ms, now 0.7 (onnxruntime
+// 0.4; npx tsx bench/node_compare.ts --batch 1).
+function classifierConv(fc: Linear): FoldedConv {
+  const [classes, features] = fc.weight.shape;
+  return {
+    weight: fc.weight.data.slice(),
+    bias: fc.bias ? fc.bias.data.slice() : new Float32Array(classes),
+    weightShape: [classes, features, 1, 1],
+    options: { stride: 1, padding: 0, dilation: 1, groups: 1 },
+    name: 'fc',
+    packed: new Map(),
+  };
+}
+
+// b [cols, rows] = aᵀ for a [rows, cols] (row-major).
+function transpose(a: Float32Array, rows: number, cols: number, b: Float32Array): void {
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) b[c * rows + r] = a[r * cols + c];
 }
 
 // Global average pooling then the classifier: (N, C, H, W) → (N, C) → (N, classes).
 function headStep(ctx: Context, fc: Module | null): Step {
   if (fc !== null && !(fc instanceof Linear)) throw new Error('compileForInference: fc must be a Linear layer');
+  const classifier = fc ? classifierConv(fc) : null;
   return (x) => {
     const [n, c, h, w] = x.shape;
     const pooled = ctx.pool.acquire([n, c]);
     timed(ctx, 'avgpool', 'avgpool', () => ctx.k.adaptiveAvgPool2d(n * c, h, w, 1, 1, x.data, pooled.data));
-    if (!fc) return pooled;
-    const [outF] = fc.weight.shape;
-    const y = ctx.pool.acquire([n, outF]);
-    timed(ctx, 'fc', 'linear', () => {
-      ctx.k.gemm(false, true, n, outF, c, 1, pooled.data, c, fc.weight.data, c, 0, y.data, outF);
-      if (fc.bias) for (let i = 0; i < n; i++) for (let j = 0; j < outF; j++) y.data[i * outF + j] += fc.bias.data[j];
-    });
+    if (!classifier) return pooled;
+    // [N, C] → the [1, C, 1, N] image, and the [1, classes, 1, N] result back to [N, classes].
+    const image = ctx.pool.acquire([1, c, 1, n]);
+    transpose(pooled.data, n, c, image.data);
     ctx.pool.release(pooled);
+    const out = fusedConv(ctx, classifier, image, false);
+    ctx.pool.release(image);
+    const classes = out.shape[1];
+    const y = ctx.pool.acquire([n, classes]);
+    transpose(out.data, classes, n, y.data);
+    ctx.pool.release(out);
     return y;
   };
 }

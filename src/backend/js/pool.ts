@@ -2,7 +2,7 @@
 import type { PoolGeometry } from '../kernels.ts';
 
 // x is (N·C, H, W), y and indices are (N·C, OH, OW)
-export function maxPool2d(g: PoolGeometry, x: Float32Array, y: Float32Array, indices: Int32Array): void {
+export function maxPool2d(g: PoolGeometry, x: Float32Array, y: Float32Array, indices: Int32Array | null): void {
   const { h, w, oh, ow, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW } = g;
   const planes = g.n * g.c;
   for (let pl = 0; pl < planes; pl++) {
@@ -29,7 +29,7 @@ export function maxPool2d(g: PoolGeometry, x: Float32Array, y: Float32Array, ind
           if (Number.isNaN(best)) break;
         }
         y[yo + oy * ow + ox] = best;
-        indices[yo + oy * ow + ox] = bestIndex;
+        if (indices) indices[yo + oy * ow + ox] = bestIndex;
       }
     }
   }
