@@ -72,18 +72,23 @@ bool packed_winograd(const ConvShape& s) { return winograd_eligible(s) && winogr
 const char* conv2d_packed_layout(const ConvShape& s) {
   if (packed_winograd(s)) return winograd_packed_variant(s);
   if (direct_eligible(s)) return "direct";
+  if (direct_strided_eligible(s)) return "direct-strided";
   return "gemm";
 }
 
 size_t conv2d_packed_weight_size(const ConvShape& s) {
   if (packed_winograd(s)) return winograd_packed_weight_size(s);
   if (direct_eligible(s)) return direct_packed_weight_size(s);
+  if (direct_strided_eligible(s)) return direct_strided_packed_weight_size(s);
   return sgemm_packed_a_size(s.ocg(), s.k()) * s.groups;
 }
 
+// The direct layouts can have the GEMM's size (8-row panels, 8-channel blocks): they are told apart by the geometry,
+// which alone decides whether a direct path runs.
 bool conv2d_packed_weight_size_ok(const ConvShape& s, size_t size) {
   if (winograd_eligible(s) && winograd_packed_size_ok(s, size)) return true;
   if (direct_eligible(s)) return size == direct_packed_weight_size(s);
+  if (direct_strided_eligible(s)) return size == direct_strided_packed_weight_size(s);
   return size == sgemm_packed_a_size(s.ocg(), s.k()) * s.groups;
 }
 
@@ -94,6 +99,10 @@ void conv2d_pack_weight(const ConvShape& s, const float* w, float* packed) {
   }
   if (direct_eligible(s)) {
     direct_pack_weight(s, w, packed);
+    return;
+  }
+  if (direct_strided_eligible(s)) {
+    direct_strided_pack_weight(s, w, packed);
     return;
   }
   const size_t stride = sgemm_packed_a_size(s.ocg(), s.k());
@@ -153,6 +162,10 @@ void conv2d_forward(const ConvShape& s, const float* x, const float* w, const Co
     direct_forward(s, x, w, ep, y);
     return;
   }
+  if (direct_strided_eligible(s)) {
+    direct_strided_forward(s, x, w, ep, y);
+    return;
+  }
   size_t w_stride = 0;
   gemm_forward_packed(s, x, pack_weights(s, w, false, w_stride), ep, y);
 }
@@ -163,6 +176,8 @@ void conv2d_forward_packed(const ConvShape& s, const float* x, const float* pack
     winograd_forward_packed(s, x, packed_w, packed_size, ep, y);
   } else if (direct_eligible(s)) {
     direct_forward_packed(s, x, packed_w, ep, y);
+  } else if (direct_strided_eligible(s)) {
+    direct_strided_forward_packed(s, x, packed_w, ep, y);
   } else {
     gemm_forward_packed(s, x, packed_w, ep, y);
   }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "conv.h"
 
@@ -35,6 +36,21 @@ void direct3x3_tile_8x2x16_avx512(size_t channels, const float* w, size_t in_cha
 void direct3x3_tile_6x2x8_avx2_fma(size_t channels, const float* w, size_t in_channel_stride, size_t in_row_stride,
                                    const DirectTile& tile, size_t out_channel_stride, size_t ocs, const float* bias,
                                    bool relu);
+#endif
+
+// The same tile over an arbitrary list of taps: out[i][v][l] = act(Σ_t w[t][i] · in[v][offsets[t] + l] + (bias[i] +
+// residual[v][i·out_channel_stride + l])) — any kernel size, and strides through an input split into column phases
+// (the stems: direct_strided_* below).
+using DirectTapsTileFn = void (*)(size_t taps, const int32_t* offsets, const float* w, const DirectTile& tile,
+                                  size_t out_channel_stride, size_t ocs, const float* bias, bool relu);
+
+#if defined(RESNET_HAVE_AVX512)
+void direct_taps_tile_8x2x16_avx512(size_t taps, const int32_t* offsets, const float* w, const DirectTile& tile,
+                                    size_t out_channel_stride, size_t ocs, const float* bias, bool relu);
+#endif
+#if defined(RESNET_HAVE_AVX2_FMA)
+void direct_taps_tile_6x2x8_avx2_fma(size_t taps, const int32_t* offsets, const float* w, const DirectTile& tile,
+                                     size_t out_channel_stride, size_t ocs, const float* bias, bool relu);
 #endif
 
 // The weight gradient, one output-channel block and input channel at a time, over one kernel row (ky) or all three,
@@ -67,5 +83,15 @@ void direct_forward_packed(const ConvShape& s, const float* x, const float* pack
                            float* y);
 void direct_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx);
 void direct_backward_weight(const ConvShape& s, const float* dy, const float* x, float* dw);
+
+// Stride-2 convolutions with few taps (C·KH·KW ≤ 160: the 7×7 stems of 3 or 1 channels), forward only, on the same
+// tile kernels over a list of taps: as im2col + GEMM, unfolding and packing cost as much as the products of a GEMM
+// this shallow. Weights [block][tap][OCB].
+bool direct_strided_eligible(const ConvShape& s);
+size_t direct_strided_packed_weight_size(const ConvShape& s);
+void direct_strided_pack_weight(const ConvShape& s, const float* w, float* packed);
+void direct_strided_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& ep, float* y);
+void direct_strided_forward_packed(const ConvShape& s, const float* x, const float* packed_w, const ConvEpilogue& ep,
+                                   float* y);
 
 }  // namespace resnet

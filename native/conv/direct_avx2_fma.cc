@@ -8,34 +8,13 @@
 
 namespace resnet {
 
-void direct3x3_tile_6x2x8_avx2_fma(size_t channels, const float* w, size_t in_channel_stride, size_t in_row_stride,
-                                   const DirectTile& tile, size_t out_channel_stride, size_t ocs, const float* bias,
-                                   bool relu) {
-  __m256 acc[6][2];
-  for (size_t i = 0; i < 6; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-  const float* in0 = tile.in[0];
-  const float* in1 = tile.in[1];
-  for (size_t c = 0; c < channels; c++) {
-#pragma GCC unroll 3
-    for (size_t ky = 0; ky < 3; ky++) {
-#pragma GCC unroll 3
-      for (size_t kx = 0; kx < 3; kx++) {
-        const size_t at = ky * in_row_stride + kx;
-        const __m256 x0 = _mm256_loadu_ps(in0 + at);
-        const __m256 x1 = _mm256_loadu_ps(in1 + at);
-#pragma GCC unroll 6
-        for (size_t i = 0; i < 6; i++) {
-          const __m256 a = _mm256_broadcast_ss(w + i);
-          acc[i][0] = _mm256_fmadd_ps(a, x0, acc[i][0]);
-          acc[i][1] = _mm256_fmadd_ps(a, x1, acc[i][1]);
-        }
-        w += 6;
-      }
-    }
-    in0 += in_channel_stride;
-    in1 += in_channel_stride;
-  }
-  // Partial vectors go through a spilled row: AVX2 has no masked float store that is cheap and exact here.
+namespace {
+
+// The tile's accumulators out to y, with bias, residual and ReLU. Partial vectors go through a spilled row: AVX2
+// has no masked float store that is cheap and exact here.
+__attribute__((always_inline)) inline void store_tile(const __m256 (&acc)[6][2], const DirectTile& tile,
+                                                      size_t out_channel_stride, size_t ocs, const float* bias,
+                                                      bool relu) {
   const __m256 zero = _mm256_setzero_ps();
   for (size_t v = 0; v < 2; v++) {
     const size_t valid = tile.valid[v];
@@ -63,6 +42,58 @@ void direct3x3_tile_6x2x8_avx2_fma(size_t channels, const float* w, size_t in_ch
       }
     }
   }
+}
+
+}  // namespace
+
+void direct3x3_tile_6x2x8_avx2_fma(size_t channels, const float* w, size_t in_channel_stride, size_t in_row_stride,
+                                   const DirectTile& tile, size_t out_channel_stride, size_t ocs, const float* bias,
+                                   bool relu) {
+  __m256 acc[6][2];
+  for (size_t i = 0; i < 6; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  const float* in0 = tile.in[0];
+  const float* in1 = tile.in[1];
+  for (size_t c = 0; c < channels; c++) {
+#pragma GCC unroll 3
+    for (size_t ky = 0; ky < 3; ky++) {
+#pragma GCC unroll 3
+      for (size_t kx = 0; kx < 3; kx++) {
+        const size_t at = ky * in_row_stride + kx;
+        const __m256 x0 = _mm256_loadu_ps(in0 + at);
+        const __m256 x1 = _mm256_loadu_ps(in1 + at);
+#pragma GCC unroll 6
+        for (size_t i = 0; i < 6; i++) {
+          const __m256 a = _mm256_broadcast_ss(w + i);
+          acc[i][0] = _mm256_fmadd_ps(a, x0, acc[i][0]);
+          acc[i][1] = _mm256_fmadd_ps(a, x1, acc[i][1]);
+        }
+        w += 6;
+      }
+    }
+    in0 += in_channel_stride;
+    in1 += in_channel_stride;
+  }
+  store_tile(acc, tile, out_channel_stride, ocs, bias, relu);
+}
+
+void direct_taps_tile_6x2x8_avx2_fma(size_t taps, const int32_t* offsets, const float* w, const DirectTile& tile,
+                                     size_t out_channel_stride, size_t ocs, const float* bias, bool relu) {
+  __m256 acc[6][2];
+  for (size_t i = 0; i < 6; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  const float* in0 = tile.in[0];
+  const float* in1 = tile.in[1];
+  for (size_t t = 0; t < taps; t++) {
+    const __m256 x0 = _mm256_loadu_ps(in0 + offsets[t]);
+    const __m256 x1 = _mm256_loadu_ps(in1 + offsets[t]);
+#pragma GCC unroll 6
+    for (size_t i = 0; i < 6; i++) {
+      const __m256 a = _mm256_broadcast_ss(w + i);
+      acc[i][0] = _mm256_fmadd_ps(a, x0, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_ps(a, x1, acc[i][1]);
+    }
+    w += 6;
+  }
+  store_tile(acc, tile, out_channel_stride, ocs, bias, relu);
 }
 
 // 4 output channels × 3 taps = 12 ymm accumulators + 3 input vectors + 1 dy vector. Partial vectors at a row's end

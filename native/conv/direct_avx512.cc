@@ -8,6 +8,33 @@
 
 namespace resnet {
 
+namespace {
+
+// The tile's accumulators out to y, with bias, residual and ReLU; masked stores for the vectors past the row's end.
+__attribute__((always_inline)) inline void store_tile(const __m512 (&acc)[8][2], const DirectTile& tile,
+                                                      size_t out_channel_stride, size_t ocs, const float* bias,
+                                                      bool relu) {
+  const __m512 zero = _mm512_setzero_ps();
+  for (size_t v = 0; v < 2; v++) {
+    if (tile.valid[v] == 0) continue;
+    const __mmask16 mask = tile.valid[v] >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << tile.valid[v]) - 1);
+    for (size_t i = 0; i < ocs; i++) {
+      __m512 r = acc[i][v];
+      if (bias || tile.residual[v]) {  // C + (bias + residual), as the GEMM epilogue adds them
+        __m512 t = bias ? _mm512_set1_ps(bias[i]) : zero;
+        if (tile.residual[v]) {
+          t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(mask, tile.residual[v] + i * out_channel_stride));
+        }
+        r = _mm512_add_ps(r, t);
+      }
+      if (relu) r = _mm512_maskz_max_ps(0xFFFF, zero, r);  // max(0, NaN) is NaN
+      _mm512_mask_storeu_ps(tile.out[v] + i * out_channel_stride, mask, r);
+    }
+  }
+}
+
+}  // namespace
+
 void direct3x3_tile_8x2x16_avx512(size_t channels, const float* w, size_t in_channel_stride, size_t in_row_stride,
                                   const DirectTile& tile, size_t out_channel_stride, size_t ocs, const float* bias,
                                   bool relu) {
@@ -35,23 +62,27 @@ void direct3x3_tile_8x2x16_avx512(size_t channels, const float* w, size_t in_cha
     in0 += in_channel_stride;
     in1 += in_channel_stride;
   }
-  const __m512 zero = _mm512_setzero_ps();
-  for (size_t v = 0; v < 2; v++) {
-    if (tile.valid[v] == 0) continue;
-    const __mmask16 mask = tile.valid[v] >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << tile.valid[v]) - 1);
-    for (size_t i = 0; i < ocs; i++) {
-      __m512 r = acc[i][v];
-      if (bias || tile.residual[v]) {  // C + (bias + residual), as the GEMM epilogue adds them
-        __m512 t = bias ? _mm512_set1_ps(bias[i]) : zero;
-        if (tile.residual[v]) {
-          t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(mask, tile.residual[v] + i * out_channel_stride));
-        }
-        r = _mm512_add_ps(r, t);
-      }
-      if (relu) r = _mm512_maskz_max_ps(0xFFFF, zero, r);  // max(0, NaN) is NaN
-      _mm512_mask_storeu_ps(tile.out[v] + i * out_channel_stride, mask, r);
+  store_tile(acc, tile, out_channel_stride, ocs, bias, relu);
+}
+
+void direct_taps_tile_8x2x16_avx512(size_t taps, const int32_t* offsets, const float* w, const DirectTile& tile,
+                                    size_t out_channel_stride, size_t ocs, const float* bias, bool relu) {
+  __m512 acc[8][2];
+  for (size_t i = 0; i < 8; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  const float* in0 = tile.in[0];
+  const float* in1 = tile.in[1];
+  for (size_t t = 0; t < taps; t++) {
+    const __m512 x0 = _mm512_loadu_ps(in0 + offsets[t]);
+    const __m512 x1 = _mm512_loadu_ps(in1 + offsets[t]);
+#pragma GCC unroll 8
+    for (size_t i = 0; i < 8; i++) {
+      const __m512 a = _mm512_set1_ps(w[i]);
+      acc[i][0] = _mm512_fmadd_ps(a, x0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(a, x1, acc[i][1]);
     }
+    w += 8;
   }
+  store_tile(acc, tile, out_channel_stride, ocs, bias, relu);
 }
 
 // 3 output channels × all 9 taps = 27 zmm accumulators, + 3 dy vectors + 1 input vector: per vector of 16 pixels,

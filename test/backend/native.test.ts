@@ -32,6 +32,13 @@ const cases: Case[] = [
   // Big enough that the native kernels unfold a band of output rows at a time (uneven last band).
   [[1, 16, 40, 40], [8, 16, 3, 3], { padding: 1 }],
   [[2, 8, 61, 61], [4, 8, 7, 7], { stride: 2, padding: 3 }],
+  // Stride 2 with at most 160 taps (C·KH·KW) runs the strided direct kernel forward (direct.cc, input split into
+  // column phases): stems of 3 and 1 channels with whole images per thread and output channels that leave partial
+  // blocks, and a dilated 3×3 (every tap in one phase). The 7×7 stride-2 cases above take it too (b1: threads share
+  // the image); [2,8,61,61] (392 taps) stays im2col + GEMM.
+  [[4, 3, 40, 37], [10, 3, 7, 7], { stride: 2, padding: 3 }],
+  [[3, 1, 30, 29], [16, 1, 7, 7], { stride: 2, padding: 3 }],
+  [[2, 2, 19, 23], [5, 2, 3, 3], { stride: 2, padding: 2, dilation: 2 }],
   // Inputs smaller than the kernel's reach: some taps see only padding.
   [[2, 3, 1, 1], [4, 3, 3, 3], { padding: 1 }],
   [[1, 2, 2, 2], [3, 2, 3, 3], { padding: 1 }],
