@@ -6,6 +6,8 @@
 #include <cstring>
 #include <vector>
 
+#include "../short_copy.h"
+
 namespace resnet {
 namespace {
 
@@ -52,8 +54,8 @@ Span tap_span(const ConvShape& s, const Range& ry, size_t ky, ptrdiff x_shift) {
 // Kernel row ky's rows of the band (output rows [oy0, oy1), all kx) at column stride 2, the stems and the
 // downsampling layers: each input row is split once into its even and odd columns, with zeros around them for the
 // padding, and every tap kx is then a straight copy of OW values from one of them (tap kx + 2 is tap kx shifted by
-// one column). Rows outside the image are zeros. out is the band's rows for (channel, ky, kx = 0).
-void strided_rows(const ConvShape& s, const float* xc, size_t ky, size_t oy0, size_t oy1, float* out, size_t block) {
+// one column). Rows outside the image are zeros. out is the band's row for (channel, ky, kx = 0), taps ld apart.
+void strided_rows(const ConvShape& s, const float* xc, size_t ky, size_t oy0, size_t oy1, float* out, size_t ld) {
   thread_local std::vector<float> phase_buf;
   const size_t margin = s.pad_w / 2 + 1, length = margin + std::max(s.ow + s.kw, (s.w + 1) / 2) + 1;
   phase_buf.assign(2 * length, 0.0f);
@@ -62,7 +64,7 @@ void strided_rows(const ConvShape& s, const float* xc, size_t ky, size_t oy0, si
   const Range ry = valid_range(s.oh, s.h, s.stride_h, s.pad_h, ky * s.dilation_h);
   for (size_t oy = oy0; oy < oy1; oy++) {
     if (oy < ry.lo || oy >= ry.hi) {
-      for (size_t kx = 0; kx < s.kw; kx++) std::fill_n(out + kx * block + (oy - oy0) * s.ow, s.ow, 0.0f);
+      for (size_t kx = 0; kx < s.kw; kx++) std::fill_n(out + kx * ld + (oy - oy0) * s.ow, s.ow, 0.0f);
       continue;
     }
     const float* __restrict xr = xc + (oy * s.stride_h + ky * s.dilation_h - s.pad_h) * s.w;
@@ -79,29 +81,61 @@ void strided_rows(const ConvShape& s, const float* xc, size_t ky, size_t oy0, si
       const ptrdiff shift = static_cast<ptrdiff>(kx) - static_cast<ptrdiff>(s.pad_w);
       const ptrdiff floor_half = shift >= 0 ? shift / 2 : -((-shift + 1) / 2);
       const float* __restrict src = ((shift - 2 * floor_half) == 0 ? even : odd) + floor_half;
-      float* __restrict dst = out + kx * block + (oy - oy0) * s.ow;
+      float* __restrict dst = out + kx * ld + (oy - oy0) * s.ow;
       for (size_t ox = 0; ox < s.ow; ox++) dst[ox] = src[ox];
+    }
+  }
+}
+
+// Stride 1 on small planes (7×7, 14×14): each channel is copied once into a zero-bordered plane, and every tap row
+// is then a short copy from it. The span path below costs a library call per tap and two fills per output row,
+// which for 7-float rows took longer than the copies themselves.
+constexpr size_t kPaddedMaxWidth = 16;
+
+bool padded_taps(const ConvShape& s) { return s.stride_h == 1 && s.stride_w == 1 && s.ow <= kPaddedMaxWidth; }
+
+void im2col_padded(const ConvShape& s, const float* x, size_t c0, size_t c1, size_t oy0, size_t oy1, float* col,
+                   size_t ld) {
+  const size_t pw = std::max(s.w + 2 * s.pad_w, s.ow + (s.kw - 1) * s.dilation_w);
+  const size_t ph = std::max(s.h + 2 * s.pad_h, s.oh + (s.kh - 1) * s.dilation_h);
+  thread_local std::vector<float> plane_buf;
+  plane_buf.assign(pw * ph, 0.0f);  // borders stay zero; each channel overwrites the interior
+  float* plane = plane_buf.data();
+  for (size_t ci = c0; ci < c1; ci++) {
+    const float* xc = x + ci * s.h * s.w;
+    for (size_t iy = 0; iy < s.h; iy++) copy_short(xc + iy * s.w, s.w, plane + (iy + s.pad_h) * pw + s.pad_w);
+    for (size_t ky = 0; ky < s.kh; ky++) {
+      for (size_t kx = 0; kx < s.kw; kx++) {
+        float* out = col + ((ci * s.kh + ky) * s.kw + kx) * ld;
+        const float* src = plane + ky * s.dilation_h * pw + kx * s.dilation_w;
+        for (size_t oy = oy0; oy < oy1; oy++) copy_short(src + oy * pw, s.ow, out + (oy - oy0) * s.ow);
+      }
     }
   }
 }
 
 }  // namespace
 
-void im2col(const ConvShape& s, const float* x, size_t c0, size_t c1, size_t oy0, size_t oy1, float* col) {
+void im2col(const ConvShape& s, const float* x, size_t c0, size_t c1, size_t oy0, size_t oy1, float* col, size_t ld) {
   const size_t block = (oy1 - oy0) * s.ow, first = oy0 * s.ow;  // output positions [first, first + block)
+  if (ld == 0) ld = block;
+  if (padded_taps(s)) {
+    im2col_padded(s, x, c0, c1, oy0, oy1, col, ld);
+    return;
+  }
   const bool strided = s.stride_w == 2 && s.dilation_w == 1;
   for (size_t ci = c0; ci < c1; ci++) {
     const float* xc = x + ci * s.h * s.w;
     for (size_t ky = 0; ky < s.kh; ky++) {
       if (strided) {
-        strided_rows(s, xc, ky, oy0, oy1, col + (ci * s.kh + ky) * s.kw * block, block);
+        strided_rows(s, xc, ky, oy0, oy1, col + (ci * s.kh + ky) * s.kw * ld, ld);
         continue;
       }
       Range ry = valid_range(s.oh, s.h, s.stride_h, s.pad_h, ky * s.dilation_h);
       ry.hi = std::min(std::max(ry.hi, oy0), oy1);
       ry.lo = std::min(std::max(ry.lo, oy0), ry.hi);
       for (size_t kx = 0; kx < s.kw; kx++) {
-        float* out = col + ((ci * s.kh + ky) * s.kw + kx) * block;  // out[(oy − oy0)·ow + ox]
+        float* out = col + ((ci * s.kh + ky) * s.kw + kx) * ld;  // out[(oy − oy0)·ow + ox]
         const Range rx = valid_range(s.ow, s.w, s.stride_w, s.pad_w, kx * s.dilation_w);
         const ptrdiff x_shift = static_cast<ptrdiff>(kx * s.dilation_w) - static_cast<ptrdiff>(s.pad_w);
         if (contiguous_taps(s)) {
@@ -138,8 +172,9 @@ void im2col(const ConvShape& s, const float* x, size_t c0, size_t c1, size_t oy0
   }
 }
 
-void col2im(const ConvShape& s, const float* col, size_t c0, size_t c1, size_t oy0, size_t oy1, float* dx) {
+void col2im(const ConvShape& s, const float* col, size_t c0, size_t c1, size_t oy0, size_t oy1, float* dx, size_t ld) {
   const size_t block = (oy1 - oy0) * s.ow, first = oy0 * s.ow;  // output positions [first, first + block)
+  if (ld == 0) ld = block;
   for (size_t ci = c0; ci < c1; ci++) {
     float* dc = dx + ci * s.h * s.w;
     for (size_t ky = 0; ky < s.kh; ky++) {
@@ -147,7 +182,7 @@ void col2im(const ConvShape& s, const float* col, size_t c0, size_t c1, size_t o
       ry.hi = std::min(std::max(ry.hi, oy0), oy1);
       ry.lo = std::min(std::max(ry.lo, oy0), ry.hi);
       for (size_t kx = 0; kx < s.kw; kx++) {
-        const float* in = col + ((ci * s.kh + ky) * s.kw + kx) * block;  // in[(oy − oy0)·ow + ox]
+        const float* in = col + ((ci * s.kh + ky) * s.kw + kx) * ld;  // in[(oy − oy0)·ow + ox]
         const Range rx = valid_range(s.ow, s.w, s.stride_w, s.pad_w, kx * s.dilation_w);
         const ptrdiff x_shift = static_cast<ptrdiff>(kx * s.dilation_w) - static_cast<ptrdiff>(s.pad_w);
         if (contiguous_taps(s) && rx.lo == 0 && rx.hi == s.ow) {

@@ -39,6 +39,12 @@ const cases: Case[] = [
   [[4, 3, 40, 37], [10, 3, 7, 7], { stride: 2, padding: 3 }],
   [[3, 1, 30, 29], [16, 1, 7, 7], { stride: 2, padding: 3 }],
   [[2, 2, 19, 23], [5, 2, 3, 3], { stride: 2, padding: 2, dilation: 2 }],
+  // Output planes of at most 64 pixels (K ≤ 2304) run several images per GEMM in training (conv.cc): one chunk the
+  // threads share (3 images of 7×7, in place of Winograd), 4 chunks of 6, 6, 6 and 2 images taken whole by the
+  // threads (dilated), and a strided forward whose backward passes are batched (2 chunks).
+  [[3, 64, 7, 7], [64, 64, 3, 3], { padding: 1 }],
+  [[20, 8, 7, 7], [12, 8, 3, 3], { padding: 2, dilation: 2 }],
+  [[9, 16, 14, 14], [20, 16, 3, 3], { stride: 2, padding: 1 }],
   // Inputs smaller than the kernel's reach: some taps see only padding.
   [[2, 3, 1, 1], [4, 3, 3, 3], { padding: 1 }],
   [[1, 2, 2, 2], [3, 2, 3, 3], { padding: 1 }],
