@@ -220,6 +220,8 @@ struct StridedPlan {
   size_t channel;  // stride_w phases
   size_t items;    // (output row, chunk) vectors per image
   std::vector<int32_t> offsets;  // per tap (ci, ky, kx), in the weights' order
+  std::vector<bool> row_read;    // padded rows some tap reads: a 1×1 stride-2 convolution reads every other one
+  std::vector<bool> phase_read;  // phases some tap reads: a 1×1 reads phase 0 only
 
   StridedPlan(const ConvShape& s, size_t lanes) {
     chunks = ceil_div(s.ow, lanes);
@@ -228,6 +230,12 @@ struct StridedPlan {
     plane = rows * phase_w;
     channel = s.stride_w * plane;
     items = s.oh * chunks;
+    row_read.assign(rows, false);
+    phase_read.assign(s.stride_w, false);
+    for (size_t oy = 0; oy < s.oh; oy++) {
+      for (size_t ky = 0; ky < s.kh; ky++) row_read[oy * s.stride_h + ky * s.dilation_h] = true;
+    }
+    for (size_t kx = 0; kx < s.kw; kx++) phase_read[kx * s.dilation_w % s.stride_w] = true;
     for (size_t ci = 0; ci < s.c; ci++) {
       for (size_t ky = 0; ky < s.kh; ky++) {
         for (size_t kx = 0; kx < s.kw; kx++) {
@@ -240,15 +248,17 @@ struct StridedPlan {
   }
 };
 
-// Channels [c0, c1) of image x into the padded phase layout (dst: channel 0).
+// Channels [c0, c1) of image x into the padded phase layout (dst: channel 0): the rows and phases that taps read.
 void pad_phases(const ConvShape& s, const StridedPlan& p, const float* x, float* dst, size_t c0, size_t c1) {
   const size_t sw = s.stride_w;
   for (size_t ci = c0; ci < c1; ci++) {
     for (size_t r = 0; r < p.rows; r++) {
+      if (!p.row_read[r]) continue;
       const long long iy = static_cast<long long>(r) - static_cast<long long>(s.pad_h);
       const bool inside = iy >= 0 && iy < static_cast<long long>(s.h);
       const float* src = inside ? x + (ci * s.h + static_cast<size_t>(iy)) * s.w : nullptr;
       for (size_t q = 0; q < sw; q++) {
+        if (!p.phase_read[q]) continue;
         float* out = dst + ci * p.channel + q * p.plane + r * p.phase_w;
         // Phase column j holds input column sw·j + q − pad_w: inside for j in [j0, j1).
         size_t j0 = 0, j1 = 0;
