@@ -67,12 +67,15 @@ function fusedConv(ctx: Context, f: FoldedConv, x: Act, relu: boolean, residual:
       `compileForInference: ${f.name}: residual ${shapeString(residual.shape)} does not match ${shapeString(y.shape)}`,
     );
   }
-  // Packed once per layout: later calls read the weights in the kernel's layout directly.
+  // Packed once per layout: later calls read the weights in the kernel's layout directly. Winograd's F(2×2, 3×3) and
+  // F(4×4, 3×3) packings each run any input size, so one of them serves both: a server whose batches vary holds at
+  // most two packings of a layer (resnet50's layer4: 9.4 MB as GEMM operands, 17 or 38 MB transformed).
   const layout = ctx.k.conv2dPackedLayout(g);
-  let packed = f.packed.get(layout);
+  const family = layout.startsWith('winograd') ? 'winograd' : layout;
+  let packed = f.packed.get(family);
   if (!packed) {
     packed = ctx.k.packConv2dWeight(g, f.weight);
-    f.packed.set(layout, packed);
+    f.packed.set(family, packed);
   }
   const kind = `conv${g.kh}x${g.kw}${g.strideH > 1 ? `/${g.strideH}` : ''}${residual ? '+add' : ''}${relu ? '+relu' : ''}`;
   timed(ctx, f.name, kind, () => {

@@ -15,8 +15,9 @@ export interface FoldedConv {
   /** Where it came from, for error messages: e.g. 'layer1.0.conv1+bn1'. */
   name: string;
   /**
-   * weight in the backend's packed layouts (Kernels.packConv2dWeight), by layout name (Kernels.conv2dPackedLayout),
-   * each made at the first call that needs it: a model run at batch 1 and 8 holds two packings of resnet50's layer4.
+   * weight in the backend's packed layouts (Kernels.packConv2dWeight), by layout name (Kernels.conv2dPackedLayout;
+   * 'winograd' for either Winograd variant), each made at the first call that needs it: a model run at batch 1 and 8
+   * holds two packings of resnet50's layer4.
    */
   packed: Map<string, Float32Array>;
 }
