@@ -23,8 +23,9 @@ describe('native layer kernels match js', { skip: maybeNative ? false : 'native 
     [7, 5, 13],
     [3, 16, 784],
     [2, 64, 1],
-    // 64 KB channels: each thread's channels in several blocks of 16 and a short one (batch_norm.cc's 1 MiB blocks).
-    [8, 41, 2000],
+    // 800-byte planes, 51 KB channels: each thread's 25 channels in a block of 20 and one of 5 (batch_norm.cc's 1 MiB
+    // blocks).
+    [64, 50, 200],
     // 16 MiB and more: y and dx go out through streaming stores (native/streaming.h), from planes that start
     // unaligned (odd hw).
     [3, 5, 279_621],
