@@ -2,12 +2,14 @@
 // (or the input planes themselves for pointwise convolutions), unfolded a band of output rows at a time so that it
 // stays in L2. The weights are packed once per call for all images, and bias, residual and ReLU are applied by the
 // GEMM to each finished tile. When there are enough pairs to keep every thread busy, threads take whole pairs (each
-// with its own col buffer and a serial GEMM, no synchronisation); otherwise the pairs run one after another and the
-// threads share each im2col, GEMM and col2im. 3×3 stride-1 padding-1 convolutions with 64+ channels go to Winograd
-// instead (winograd.cc): F(4×4, 3×3), or F(2×2, 3×3) when there are few tiles, for the forward pass (packed weights
-// always, per-call weights from 64 output tiles up) and the backward pass w.r.t. the input; F(2×2, 3×3) for the
-// weight gradient. The other 3×3 stride-1 padding-1 convolutions (fewer channels, as in CIFAR ResNets) run direct,
-// with no im2col (direct.cc), in all three passes, on CPUs with AVX2 or AVX-512.
+// with its own col buffer and a serial GEMM, no synchronisation); with fewer, whole bands when there are enough of
+// them; otherwise the threads share each im2col, GEMM and col2im. Other paths, where they pay:
+// - 3×3 stride-1 padding-1 with 64+ channels and at least 64 output tiles: Winograd (winograd.cc), F(4×4, 3×3) or
+//   F(2×2, 3×3) for the forward pass and the input gradient, F(2×2, 3×3) for the weight gradient;
+// - the same with fewer channels (CIFAR ResNets): direct, with no im2col (direct.cc), in all three passes;
+// - stride 2 with at most 160 taps (the stems): direct over a list of taps (direct.cc), forward;
+// - training on output planes of at most 64 pixels: several images per GEMM (batched_*, below);
+// all direct paths on CPUs with AVX2 or AVX-512.
 #include <algorithm>
 
 #include "../gemm/sgemm.h"
