@@ -26,6 +26,17 @@ void parallel_ranges(size_t count, size_t grain, Fn fn) {
   parallel_for(chunks, [&](size_t t) { fn(count * t / chunks, count * (t + 1) / chunks); });
 }
 
+// parallel_ranges(count, grain, fn) when `parallel`, else fn(0, count) on the calling thread: for loops that the
+// threads share only when they are not each running whole items of their own.
+template <typename Fn>
+void parallel_ranges_if(bool parallel, size_t count, size_t grain, Fn fn) {
+  if (parallel) {
+    parallel_ranges(count, grain, fn);
+  } else {
+    fn(size_t{0}, count);
+  }
+}
+
 // Whether the pool's threads each take whole items ((image, group) pairs, images) rather than sharing every item:
 // when the items divide evenly over the threads, or are plentiful enough that an uneven split costs little.
 inline bool whole_items_per_thread(size_t items) {

@@ -41,11 +41,7 @@ const float* pack_weights(const ConvShape& s, const float* w, bool transpose, si
 // OH·OW), or their im2col in `col` (row stride (oy1 − oy0)·OW).
 const float* unfold(const ConvShape& s, const float* xg, float* col, size_t oy0, size_t oy1, bool shared) {
   if (s.pointwise()) return xg + oy0 * s.ow;
-  if (shared) {
-    parallel_ranges(s.cg(), 1, [&](size_t c0, size_t c1) { im2col(s, xg, c0, c1, oy0, oy1, col); });
-  } else {
-    im2col(s, xg, 0, s.cg(), oy0, oy1, col);
-  }
+  parallel_ranges_if(shared, s.cg(), 1, [&](size_t c0, size_t c1) { im2col(s, xg, c0, c1, oy0, oy1, col); });
   return col;
 }
 
@@ -96,11 +92,7 @@ void unfold_images(const ConvShape& s, const float* x, size_t count, float* col,
   auto channels = [&](size_t c0, size_t c1) {
     for (size_t i = 0; i < count; i++) im2col(s, x + i * in_image, c0, c1, 0, s.oh, col + i * p, ld);
   };
-  if (shared) {
-    parallel_ranges(s.c, 1, channels);
-  } else {
-    channels(0, s.c);
-  }
+  parallel_ranges_if(shared, s.c, 1, channels);
 }
 
 void batched_forward(const ConvShape& s, const float* x, const float* packed_w, const ConvEpilogue& ep, float* y) {
@@ -127,11 +119,7 @@ void batched_forward(const ConvShape& s, const float* x, const float* packed_w, 
         }
       }
     };
-    if (shared) {
-      parallel_ranges(count * s.oc, 1, rows);
-    } else {
-      rows(0, count * s.oc);
-    }
+    parallel_ranges_if(shared, count * s.oc, 1, rows);
   });
 }
 
@@ -161,11 +149,7 @@ void batched_backward_input(const ConvShape& s, const float* dy, const float* pa
         col2im(s, dcol + i * p, c0, c1, 0, s.oh, dxi, cols);
       }
     };
-    if (shared) {
-      parallel_ranges(s.c, 1, channels);
-    } else {
-      channels(0, s.c);
-    }
+    parallel_ranges_if(shared, s.c, 1, channels);
   });
 }
 
@@ -207,26 +191,22 @@ void batched_backward_weight(const ConvShape& s, const float* dy, const float* x
   });
 }
 
-}  // namespace
-
-namespace {
-
-// Winograd for the packed weights only with enough tiles: at batch 1 resnet50's layer4 (7×7, 16 tiles) read its
-// 512×512 weights transformed to 16 positions (17 MB a convolution, against 9.4 MB plain) from memory on every call,
-// and its three 3×3 convolutions took 7.3 ms against onnxruntime's 3.6.
-bool packed_winograd(const ConvShape& s) { return winograd_eligible(s) && winograd_worth_packing(s); }
+// Winograd only with enough tiles, for packed weights as for per-call ones: at batch 1 resnet50's layer4 (7×7, 16
+// tiles) read its 512×512 weights transformed to 16 positions (17 MB a convolution, against 9.4 MB plain) from
+// memory on every call, and its three 3×3 convolutions took 7.3 ms against onnxruntime's 3.6.
+bool winograd_pays(const ConvShape& s) { return winograd_eligible(s) && winograd_worth_packing(s); }
 
 }  // namespace
 
 const char* conv2d_packed_layout(const ConvShape& s) {
-  if (packed_winograd(s)) return winograd_packed_variant(s);
+  if (winograd_pays(s)) return winograd_packed_variant(s);
   if (direct_eligible(s)) return "direct";
   if (direct_strided_eligible(s)) return "direct-strided";
   return "gemm";
 }
 
 size_t conv2d_packed_weight_size(const ConvShape& s) {
-  if (packed_winograd(s)) return winograd_packed_weight_size(s);
+  if (winograd_pays(s)) return winograd_packed_weight_size(s);
   if (direct_eligible(s)) return direct_packed_weight_size(s);
   if (direct_strided_eligible(s)) return direct_strided_packed_weight_size(s);
   return sgemm_packed_a_size(s.ocg(), s.k()) * s.groups;
@@ -242,7 +222,7 @@ bool conv2d_packed_weight_size_ok(const ConvShape& s, size_t size) {
 }
 
 void conv2d_pack_weight(const ConvShape& s, const float* w, float* packed) {
-  if (packed_winograd(s)) {
+  if (winograd_pays(s)) {
     winograd_pack_weight(s, w, packed);
     return;
   }
@@ -312,7 +292,7 @@ void conv2d_forward(const ConvShape& s, const float* x, const float* w, const Co
     direct_strided_forward(s, x, w, ep, y);
   } else if (batched_eligible(s)) {
     batched_forward(s, x, pack_weights(s, w, false, w_stride), ep, y);
-  } else if (winograd_eligible(s) && winograd_worth_packing(s)) {
+  } else if (winograd_pays(s)) {
     winograd_forward(s, x, w, ep, y);
   } else {
     gemm_forward_packed(s, x, pack_weights(s, w, false, w_stride), ep, y);
@@ -342,7 +322,7 @@ void conv2d_backward_input(const ConvShape& s, const float* dy, const float* w, 
     batched_backward_input(s, dy, pack_weights(s, w, true, w_stride), dx);
     return;
   }
-  if (winograd_eligible(s) && winograd_worth_packing(s)) {
+  if (winograd_pays(s)) {
     winograd_backward_input(s, dy, w, dx);
     return;
   }
@@ -366,11 +346,7 @@ void conv2d_backward_input(const ConvShape& s, const float* dy, const float* w, 
     for (size_t oy0 = 0; oy0 < s.oh; oy0 += rows) {
       const size_t oy1 = std::min(s.oh, oy0 + rows), columns = (oy1 - oy0) * s.ow;
       sgemm_packed_a(k, columns, ocg, 1.0f, wtg, false, dyg + oy0 * s.ow, p, 0.0f, dcol, columns);
-      if (shared) {
-        parallel_ranges(cg, 1, [&](size_t c0, size_t c1) { col2im(s, dcol, c0, c1, oy0, oy1, dxg); });
-      } else {
-        col2im(s, dcol, 0, cg, oy0, oy1, dxg);
-      }
+      parallel_ranges_if(shared, cg, 1, [&](size_t c0, size_t c1) { col2im(s, dcol, c0, c1, oy0, oy1, dxg); });
     }
   };
   if (whole_items_per_thread(pairs)) {
@@ -395,7 +371,7 @@ void conv2d_backward_weight(const ConvShape& s, const float* dy, const float* x,
     batched_backward_weight(s, dy, x, dw);
     return;
   }
-  if (winograd_eligible(s) && winograd_worth_packing(s)) {
+  if (winograd_pays(s)) {
     winograd_backward_weight(s, dy, x, dw);
     return;
   }

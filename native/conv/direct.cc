@@ -109,36 +109,36 @@ void run_tiles(const DirectKernel& k, const Plan& p, const float* padded, const 
   }
 }
 
+// Runs image(img, padded, shared) over the batch, padded a scratch buffer of `padded_floats` for the image: whole
+// images per thread when they divide evenly or are plentiful; otherwise image after image, the threads sharing each
+// (shared: the image's loops split over the pool).
+template <typename Image>
+void for_images(size_t n, size_t padded_floats, Image image) {
+  if (whole_items_per_thread(n)) {
+    const size_t threads = num_threads();
+    parallel_for(threads, [&](size_t t) {
+      float* padded = thread_scratch<kIm2col>(padded_floats);
+      for (size_t img = n * t / threads; img < n * (t + 1) / threads; img++) image(img, padded, false);
+    });
+  } else {
+    float* padded = thread_scratch<kIm2col>(padded_floats);
+    for (size_t img = 0; img < n; img++) image(img, padded, true);
+  }
+}
+
 void run(const Plan& p, const float* x, const float* packed_w, const ConvEpilogue& ep, float* y) {
   const DirectKernel& k = *kernel();
   const size_t in_image = p.in_channels * p.h * p.w, out_image = p.out_channels * p.h * p.w;
   const size_t tiles = ceil_div(p.items, 2);
-  const size_t threads = in_parallel_for() ? 1 : num_threads();
-  auto image = [&](size_t img, float* padded, bool shared) {
+  for_images(p.n, p.in_channels * p.padded_plane, [&](size_t img, float* padded, bool shared) {
     const float* residual = ep.residual ? ep.residual + img * out_image : nullptr;
-    float* yi = y + img * out_image;
-    if (shared) {
-      parallel_ranges(p.in_channels, 1, [&](size_t c0, size_t c1) {
-        pad_image(p, x + img * in_image, padded, c0, c1);
-      });
-      parallel_ranges(tiles, 1, [&](size_t t0, size_t t1) {
-        run_tiles(k, p, padded, packed_w, ep.bias, residual, ep.relu, yi, t0, t1);
-      });
-    } else {
-      pad_image(p, x + img * in_image, padded, 0, p.in_channels);
-      run_tiles(k, p, padded, packed_w, ep.bias, residual, ep.relu, yi, 0, tiles);
-    }
-  };
-  // Whole images per thread when they divide evenly or are plentiful; otherwise the threads share each image.
-  if (whole_items_per_thread(p.n)) {
-    parallel_for(threads, [&](size_t t) {
-      float* padded = thread_scratch<kIm2col>(p.in_channels * p.padded_plane);
-      for (size_t img = p.n * t / threads; img < p.n * (t + 1) / threads; img++) image(img, padded, false);
+    parallel_ranges_if(shared, p.in_channels, 1, [&](size_t c0, size_t c1) {
+      pad_image(p, x + img * in_image, padded, c0, c1);
     });
-  } else {
-    float* padded = thread_scratch<kIm2col>(p.in_channels * p.padded_plane);
-    for (size_t img = 0; img < p.n; img++) image(img, padded, true);
-  }
+    parallel_ranges_if(shared, tiles, 1, [&](size_t t0, size_t t1) {
+      run_tiles(k, p, padded, packed_w, ep.bias, residual, ep.relu, y + img * out_image, t0, t1);
+    });
+  });
 }
 
 // Weights into the tile layout: packed[b][ci][tap][i] = w(b·ocb + i, ci, tap), zero past the last output channel.
@@ -406,29 +406,15 @@ void direct_strided_forward_packed(const ConvShape& s, const float* x, const flo
   const DirectKernel& k = *kernel();
   const StridedPlan p(s, k.lanes);
   const size_t in_image = s.c * s.h * s.w, out_image = s.oc * s.oh * s.ow, tiles = ceil_div(p.items, 2);
-  auto image = [&](size_t img, float* padded, bool shared) {
+  for_images(s.n, s.c * p.channel, [&](size_t img, float* padded, bool shared) {
     const float* residual = ep.residual ? ep.residual + img * out_image : nullptr;
-    float* yi = y + img * out_image;
-    if (shared) {
-      parallel_ranges(s.c, 1, [&](size_t c0, size_t c1) { pad_phases(s, p, x + img * in_image, padded, c0, c1); });
-      parallel_ranges(tiles, 1, [&](size_t t0, size_t t1) {
-        run_strided_tiles(k, s, p, padded, packed_w, ep.bias, residual, ep.relu, yi, t0, t1);
-      });
-    } else {
-      pad_phases(s, p, x + img * in_image, padded, 0, s.c);
-      run_strided_tiles(k, s, p, padded, packed_w, ep.bias, residual, ep.relu, yi, 0, tiles);
-    }
-  };
-  if (whole_items_per_thread(s.n)) {
-    const size_t threads = num_threads();
-    parallel_for(threads, [&](size_t t) {
-      float* padded = thread_scratch<kIm2col>(s.c * p.channel);
-      for (size_t img = s.n * t / threads; img < s.n * (t + 1) / threads; img++) image(img, padded, false);
+    parallel_ranges_if(shared, s.c, 1, [&](size_t c0, size_t c1) {
+      pad_phases(s, p, x + img * in_image, padded, c0, c1);
     });
-  } else {
-    float* padded = thread_scratch<kIm2col>(s.c * p.channel);
-    for (size_t img = 0; img < s.n; img++) image(img, padded, true);
-  }
+    parallel_ranges_if(shared, tiles, 1, [&](size_t t0, size_t t1) {
+      run_strided_tiles(k, s, p, padded, packed_w, ep.bias, residual, ep.relu, y + img * out_image, t0, t1);
+    });
+  });
 }
 
 void direct_strided_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& ep, float* y) {
