@@ -44,6 +44,19 @@ __attribute__((always_inline)) inline void store_tile(const __m256 (&acc)[6][2],
   }
 }
 
+// One tap of the tile: the two input vectors at `at` against the tap's 6 weights.
+__attribute__((always_inline)) inline void tap_6x2(const float* in0, const float* in1, size_t at, const float* w,
+                                                   __m256 (&acc)[6][2]) {
+  const __m256 x0 = _mm256_loadu_ps(in0 + at);
+  const __m256 x1 = _mm256_loadu_ps(in1 + at);
+#pragma GCC unroll 6
+  for (size_t i = 0; i < 6; i++) {
+    const __m256 a = _mm256_broadcast_ss(w + i);
+    acc[i][0] = _mm256_fmadd_ps(a, x0, acc[i][0]);
+    acc[i][1] = _mm256_fmadd_ps(a, x1, acc[i][1]);
+  }
+}
+
 }  // namespace
 
 void direct3x3_tile_6x2x8_avx2_fma(size_t channels, const float* w, size_t in_channel_stride, size_t in_row_stride,
@@ -58,15 +71,7 @@ void direct3x3_tile_6x2x8_avx2_fma(size_t channels, const float* w, size_t in_ch
     for (size_t ky = 0; ky < 3; ky++) {
 #pragma GCC unroll 3
       for (size_t kx = 0; kx < 3; kx++) {
-        const size_t at = ky * in_row_stride + kx;
-        const __m256 x0 = _mm256_loadu_ps(in0 + at);
-        const __m256 x1 = _mm256_loadu_ps(in1 + at);
-#pragma GCC unroll 6
-        for (size_t i = 0; i < 6; i++) {
-          const __m256 a = _mm256_broadcast_ss(w + i);
-          acc[i][0] = _mm256_fmadd_ps(a, x0, acc[i][0]);
-          acc[i][1] = _mm256_fmadd_ps(a, x1, acc[i][1]);
-        }
+        tap_6x2(in0, in1, ky * in_row_stride + kx, w, acc);
         w += 6;
       }
     }
@@ -83,14 +88,7 @@ void direct_taps_tile_6x2x8_avx2_fma(size_t taps, const int32_t* offsets, const 
   const float* in0 = tile.in[0];
   const float* in1 = tile.in[1];
   for (size_t t = 0; t < taps; t++) {
-    const __m256 x0 = _mm256_loadu_ps(in0 + offsets[t]);
-    const __m256 x1 = _mm256_loadu_ps(in1 + offsets[t]);
-#pragma GCC unroll 6
-    for (size_t i = 0; i < 6; i++) {
-      const __m256 a = _mm256_broadcast_ss(w + i);
-      acc[i][0] = _mm256_fmadd_ps(a, x0, acc[i][0]);
-      acc[i][1] = _mm256_fmadd_ps(a, x1, acc[i][1]);
-    }
+    tap_6x2(in0, in1, static_cast<size_t>(offsets[t]), w, acc);
     w += 6;
   }
   store_tile(acc, tile, out_channel_stride, ocs, bias, relu);

@@ -33,6 +33,19 @@ __attribute__((always_inline)) inline void store_tile(const __m512 (&acc)[8][2],
   }
 }
 
+// One tap of the tile: the two input vectors at `at` against the tap's 8 weights.
+__attribute__((always_inline)) inline void tap_8x2(const float* in0, const float* in1, size_t at, const float* w,
+                                                   __m512 (&acc)[8][2]) {
+  const __m512 x0 = _mm512_loadu_ps(in0 + at);
+  const __m512 x1 = _mm512_loadu_ps(in1 + at);
+#pragma GCC unroll 8
+  for (size_t i = 0; i < 8; i++) {
+    const __m512 a = _mm512_set1_ps(w[i]);
+    acc[i][0] = _mm512_fmadd_ps(a, x0, acc[i][0]);
+    acc[i][1] = _mm512_fmadd_ps(a, x1, acc[i][1]);
+  }
+}
+
 }  // namespace
 
 void direct3x3_tile_8x2x16_avx512(size_t channels, const float* w, size_t in_channel_stride, size_t in_row_stride,
@@ -47,15 +60,7 @@ void direct3x3_tile_8x2x16_avx512(size_t channels, const float* w, size_t in_cha
     for (size_t ky = 0; ky < 3; ky++) {
 #pragma GCC unroll 3
       for (size_t kx = 0; kx < 3; kx++) {
-        const size_t at = ky * in_row_stride + kx;
-        const __m512 x0 = _mm512_loadu_ps(in0 + at);
-        const __m512 x1 = _mm512_loadu_ps(in1 + at);
-#pragma GCC unroll 8
-        for (size_t i = 0; i < 8; i++) {
-          const __m512 a = _mm512_set1_ps(w[i]);
-          acc[i][0] = _mm512_fmadd_ps(a, x0, acc[i][0]);
-          acc[i][1] = _mm512_fmadd_ps(a, x1, acc[i][1]);
-        }
+        tap_8x2(in0, in1, ky * in_row_stride + kx, w, acc);
         w += 8;
       }
     }
@@ -72,14 +77,7 @@ void direct_taps_tile_8x2x16_avx512(size_t taps, const int32_t* offsets, const f
   const float* in0 = tile.in[0];
   const float* in1 = tile.in[1];
   for (size_t t = 0; t < taps; t++) {
-    const __m512 x0 = _mm512_loadu_ps(in0 + offsets[t]);
-    const __m512 x1 = _mm512_loadu_ps(in1 + offsets[t]);
-#pragma GCC unroll 8
-    for (size_t i = 0; i < 8; i++) {
-      const __m512 a = _mm512_set1_ps(w[i]);
-      acc[i][0] = _mm512_fmadd_ps(a, x0, acc[i][0]);
-      acc[i][1] = _mm512_fmadd_ps(a, x1, acc[i][1]);
-    }
+    tap_8x2(in0, in1, static_cast<size_t>(offsets[t]), w, acc);
     w += 8;
   }
   store_tile(acc, tile, out_channel_stride, ocs, bias, relu);

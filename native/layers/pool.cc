@@ -139,9 +139,9 @@ void max_pool_plane(const PoolShape& g, const TapRange* cols, size_t lo, size_t 
   }
 }
 
-// NaN-propagating max: the value a window's scan keeps, whatever the order of its taps (NaN if any is NaN; a window
-// holding both +0 and −0 may keep either).
-inline float max_keep_nan(float v, float best) { return (v > best) | (v != v) ? v : best; }
+// The value a window's scan keeps (max_pool_take's rule), whatever the order of its taps: NaN if any is NaN; a window
+// holding both +0 and −0 may keep either.
+inline float max_keep_nan(float v, float best) { return max_pool_take(v, best) ? v : best; }
 
 #if defined(__SSE2__)
 // Four lanes of max_keep_nan: maxps returns its second operand when either is NaN, which keeps b's NaN; a's is put
