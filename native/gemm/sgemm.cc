@@ -205,23 +205,27 @@ void skinny_panels(const Problem& p, size_t kc_max, size_t m_padded, size_t pane
   }
 }
 
-void run_skinny(const Problem& p, const SgemmKernel& kern) {
+// Runs p through skinny_panels for the kernel's MR; false (nothing done) for an MR it has no instance for.
+bool run_skinny(const Problem& p, const SgemmKernel& kern) {
+  void (*panels_fn)(const Problem&, size_t, size_t, size_t, size_t) = nullptr;
+  switch (kern.mr) {
+    case 8:
+      panels_fn = skinny_panels<8>;
+      break;
+    case 6:
+      panels_fn = skinny_panels<6>;
+      break;
+    case 4:
+      panels_fn = skinny_panels<4>;
+      break;
+    default:
+      return false;
+  }
   const size_t kc_max = balanced_block(p.k, kern.kc, 1), panels = ceil_div(p.m, kern.mr);
   const size_t m_padded = panels * kern.mr;
   const size_t grain = std::max<size_t>(1, static_cast<size_t>(kMinFlopsPerThread / (2.0 * kern.mr * p.k * p.n)));
-  parallel_ranges(panels, grain, [&](size_t q0, size_t q1) {
-    switch (kern.mr) {
-      case 8:
-        skinny_panels<8>(p, kc_max, m_padded, q0, q1);
-        break;
-      case 6:
-        skinny_panels<6>(p, kc_max, m_padded, q0, q1);
-        break;
-      default:
-        skinny_panels<4>(p, kc_max, m_padded, q0, q1);
-        break;
-    }
-  });
+  parallel_ranges(panels, grain, [&](size_t q0, size_t q1) { panels_fn(p, kc_max, m_padded, q0, q1); });
+  return true;
 }
 
 // Runs problem p on the pool, split into a grid of parts of C.
@@ -283,11 +287,7 @@ void sgemm_packed_a(size_t m, size_t n, size_t k, float alpha, const float* pack
   const Problem p{m, n, k, alpha, beta, nullptr, 0, 0, b, trans_b ? ldb : 1, trans_b ? 1 : ldb,
                   c, ldc, epilogue, packed_a};
   const SgemmKernel& kern = sgemm_kernel();
-  if (n <= kSkinnyColumns && (kern.mr == 4 || kern.mr == 6 || kern.mr == 8)) {
-    run_skinny(p, kern);
-  } else {
-    run(p, kern);
-  }
+  if (n > kSkinnyColumns || !run_skinny(p, kern)) run(p, kern);
 }
 
 void sgemm(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alpha, const float* a, size_t lda,
