@@ -1,6 +1,9 @@
-// Decodes an image file (JPEG, PNG, WebP, GIF, TIFF) into 8-bit HWC pixels with sharp, the way torchvision's
-// PIL loader would see it: alpha dropped, CMYK and 16-bit converted, plus EXIF orientation applied.
+// Decodes an image file (JPEG, PNG, WebP, GIF, TIFF) into 8-bit HWC pixels with sharp (plain PNGs with png.ts, which
+// gives the same bytes faster), the way torchvision's PIL loader would see it: alpha dropped, CMYK and 16-bit
+// converted, plus EXIF orientation applied.
+import { readFileSync } from 'node:fs';
 import sharp, { type OutputInfo } from 'sharp';
+import { decodePlainPng, isPng, PngError } from './png.ts';
 
 export interface DecodedImage {
   /** HWC, row-major, 8 bits per sample. */
@@ -45,10 +48,26 @@ export async function decodeImage(input: string | Uint8Array, opts: DecodeOption
   if (!(Number.isInteger(maxPixels) && maxPixels > 0)) {
     throw new Error(`decodeImage: maxPixels must be a positive integer, got ${maxPixels}`);
   }
+  // PNG files are read here, synchronously: a small file takes some 10 µs so, against 230 for fs.promises.readFile's
+  // four thread-pool round trips, and the callers that decode many (the loader's workers) have nothing else to do.
+  const bytes = typeof input !== 'string' ? input : /\.png$/i.test(input) ? readPngFile(input) : null;
+  if (bytes && isPng(bytes)) {
+    let png: ReturnType<typeof decodePlainPng>;
+    try {
+      png = decodePlainPng(bytes, maxPixels);
+    } catch (err) {
+      if (err instanceof PngError) throw new ImageDecodeError(file, err.message);
+      throw err;
+    }
+    if (png) {
+      const data = convertChannels(png.data, png.width * png.height, png.channels, opts.channels);
+      return { data, width: png.width, height: png.height, channels: opts.channels };
+    }
+  }
   let raw: { data: Buffer; info: OutputInfo };
   try {
     // failOn 'truncated' rejects cut-off files like PIL does, yet accepts JPEGs with harmless warnings.
-    raw = await sharp(input, { failOn: 'truncated', limitInputPixels: maxPixels })
+    raw = await sharp(bytes ?? input, { failOn: 'truncated', limitInputPixels: maxPixels })
       .rotate()
       .removeAlpha()
       .toColourspace('srgb')
@@ -67,6 +86,15 @@ export async function decodeImage(input: string | Uint8Array, opts: DecodeOption
     throw new ImageDecodeError(file, `unexpected ${channels} channels after decoding`);
   const data = convertChannels(src, width * height, channels, opts.channels);
   return { data, width, height, channels: opts.channels };
+}
+
+/** The file's bytes, or null when it cannot be read: sharp then reports why, as for every other format. */
+function readPngFile(file: string): Uint8Array | null {
+  try {
+    return readFileSync(file);
+  } catch {
+    return null;
+  }
 }
 
 /** Gray → RGB replicates; RGB → gray uses PIL's fixed-point ITU-R 601 luma (convert('L')). */
