@@ -15,6 +15,7 @@
         "native/conv/conv_binding.cc",
         "native/conv/direct.cc",
         "native/conv/im2col.cc",
+        "native/conv/phases.cc",
         "native/conv/winograd.cc",
         "native/gemm/dispatch.cc",
         "native/gemm/gemm_binding.cc",

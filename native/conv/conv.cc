@@ -1,9 +1,10 @@
-// Convolution drivers. Each (image, group) pair is one GEMM: W_g[OCg, K] · col[K, P], with col the im2col matrix
-// (or the input planes themselves for pointwise convolutions), unfolded a band of output rows at a time so that it
-// stays in L2. The weights are packed once per call for all images, and bias, residual and ReLU are applied by the
-// GEMM to each finished tile. When there are enough pairs to keep every thread busy, threads take whole pairs (each
-// with its own col buffer and a serial GEMM, no synchronisation); with fewer, whole bands when there are enough of
-// them; otherwise the threads share each im2col, GEMM and col2im. Other paths, where they pay:
+// Convolution drivers. Each (image, group) pair is one GEMM: W_g[OCg, K] · col[K, P], with col the im2col matrix (or
+// the input planes themselves for pointwise convolutions). The forward pass never writes col: the GEMM gathers its
+// panels from the image, padded once (TapColumns). The backward passes unfold col, or fold dcol, a band of output
+// rows at a time so that it stays in L2. The weights are packed once per call for all images, and bias, residual and
+// ReLU are applied by the GEMM to each finished tile. When there are enough images or pairs to keep every thread
+// busy, threads take whole ones (each with its own buffers and serial GEMMs, no synchronisation); otherwise the
+// threads share each padding, im2col, GEMM and col2im. Other paths, where they pay:
 // - 3×3 stride-1 padding-1 with 64+ channels and at least 64 output tiles: Winograd (winograd.cc), F(4×4, 3×3) or
 //   F(2×2, 3×3) for the forward pass and the input gradient, F(2×2, 3×3) for the weight gradient;
 // - the same with fewer channels (CIFAR ResNets): direct, with no im2col (direct.cc), in all three passes;
@@ -11,6 +12,8 @@
 // - training on output planes of at most 64 pixels: several images per GEMM (batched_*, below);
 // all direct paths on CPUs with AVX2 or AVX-512.
 #include <algorithm>
+#include <optional>
+#include <vector>
 
 #include "../gemm/sgemm.h"
 #include "../parallel.h"
@@ -20,6 +23,7 @@
 #include "conv.h"
 #include "direct.h"
 #include "im2col.h"
+#include "phases.h"
 #include "winograd.h"
 
 namespace resnet {
@@ -37,16 +41,17 @@ const float* pack_weights(const ConvShape& s, const float* w, bool transpose, si
   return packed;
 }
 
-// The B operand of one (image, group) GEMM for output rows [oy0, oy1): the input planes themselves (row stride
-// OH·OW), or their im2col in `col` (row stride (oy1 − oy0)·OW).
+// The B operand of one (image, group) weight-gradient GEMM for output rows [oy0, oy1): the input planes themselves
+// (row stride OH·OW), or their im2col in `col` (row stride (oy1 − oy0)·OW).
 const float* unfold(const ConvShape& s, const float* xg, float* col, size_t oy0, size_t oy1, bool shared) {
   if (s.pointwise()) return xg + oy0 * s.ow;
   parallel_ranges_if(shared, s.cg(), 1, [&](size_t c0, size_t c1) { im2col(s, xg, c0, c1, oy0, oy1, col); });
   return col;
 }
 
-// The forward pass unfolds a band of output rows at a time, so that col (written by im2col, read back by the GEMM's
-// packing) stays in L2: about this many floats, but at least kMinBandColumns output pixels wide.
+// The backward passes unfold a band of output rows at a time, so that col (written by im2col, read back by the
+// GEMM's packing, or the other way for col2im) stays in L2: about this many floats, but at least kMinBandColumns
+// output pixels wide.
 constexpr size_t kColBandFloats = 128 * 1024;
 constexpr size_t kMinBandColumns = 256;
 
@@ -242,41 +247,84 @@ void conv2d_pack_weight(const ConvShape& s, const float* w, float* packed) {
 
 namespace {
 
-// The im2col + GEMM forward pass with weights packed by pack_weights / the GEMM branch of conv2d_pack_weight.
-void gemm_forward_packed(const ConvShape& s, const float* x, const float* packed_w, const ConvEpilogue& ep, float* y) {
-  const size_t cg = s.cg(), ocg = s.ocg(), k = s.k(), p = s.p(), pairs = s.n * s.groups;
-  const size_t in_image = s.c * s.h * s.w, out_image = s.oc * p;
-  const size_t w_stride = sgemm_packed_a_size(ocg, k);
-  const size_t rows = band_rows(s), bands = ceil_div(s.oh, rows);
-  // Output rows [band·rows, …) of one (image, group) pair.
-  auto run_band = [&](size_t pair, size_t band, bool shared) {
-    const size_t img = pair / s.groups, grp = pair % s.groups;
-    float* col = s.pointwise() ? nullptr : thread_scratch<kIm2col>(k * rows * s.ow);
-    const float* xg = x + img * in_image + grp * cg * s.h * s.w;
-    const size_t oy0 = band * rows, oy1 = std::min(s.oh, oy0 + rows), columns = (oy1 - oy0) * s.ow;
-    const float* b = unfold(s, xg, col, oy0, oy1, shared);
-    const size_t ldb = s.pointwise() ? p : columns;
-    const size_t y_offset = img * out_image + grp * ocg * p + oy0 * s.ow;
-    // Bias, residual and ReLU are applied by the GEMM to each finished tile while it is still in L1.
-    const GemmEpilogue epilogue{ep.bias ? ep.bias + grp * ocg : nullptr,
-                                ep.residual ? ep.residual + y_offset : nullptr, p, ep.relu};
-    const bool any = ep.bias || ep.residual || ep.relu;
-    sgemm_packed_a(ocg, columns, k, 1.0f, packed_w + grp * w_stride, false, b, ldb, 0.0f, y + y_offset, p,
-                   any ? &epilogue : nullptr);
-  };
-  // Whole pairs per thread; or, with too few pairs (batch 1), whole bands: the stem's 16 bands at batch 1 had their
-  // 3-channel im2col split over the threads 2 to 1, and two pool wake-ups each; otherwise one band at a time, the
-  // threads sharing its im2col and GEMM.
-  if (whole_items_per_thread(pairs)) {
-    parallel_for(pairs, [&](size_t pair) {
-      for (size_t band = 0; band < bands; band++) run_band(pair, band, false);
-    });
-  } else if (whole_items_per_thread(pairs * bands)) {
-    parallel_for(pairs * bands, [&](size_t item) { run_band(item / bands, item % bands, false); });
-  } else {
-    for (size_t pair = 0; pair < pairs; pair++) {
-      for (size_t band = 0; band < bands; band++) run_band(pair, band, true);
+// The im2col matrix of one (image, group), never written out: B[k][j] for tap k = (ci, ky, kx) of the group and output
+// pixel j = oy·OW + ox is the image's padded phase layout (phases.h) at taps[k] + row_base(oy) + ox. The GEMM asks
+// for panels as it goes, and each is gathered from the image, a run of pixels within an output row per tap: the
+// copies that im2col and then the B packing made, less the col matrix written and read back between them. That
+// matrix is KH·KW times the image (9 MB for 256 channels at 28×28), where the phase layout is about its size.
+class TapColumns final : public BPanelSource {
+ public:
+  static constexpr size_t kMaxPanelColumns = 32;  // the widest NR of the microkernels
+
+  TapColumns(const ConvShape& s, const PhasePlan& plan, const float* phases, const int32_t* taps)
+      : s_(s), plan_(plan), phases_(phases), taps_(taps) {}
+
+  void pack(size_t k0, size_t kc, size_t j0, size_t cols, size_t nr, float* dst) const override {
+    struct Run {
+      size_t from, at, count;  // input floats [from, from + count) of a tap go to panel columns [at, at + count)
+    };
+    Run runs[kMaxPanelColumns];  // a panel's columns, each run at least one
+    for (size_t q0 = 0; q0 < cols; q0 += nr) {
+      const size_t n = std::min(nr, cols - q0), first = j0 + q0;
+      size_t count = 0;
+      for (size_t j = first; j < first + n;) {
+        const size_t oy = j / s_.ow, ox = j % s_.ow, length = std::min(s_.ow - ox, first + n - j);
+        runs[count++] = {plan_.row_base(s_, oy) + ox, j - first, length};
+        j += length;
+      }
+      float* panel = dst + q0 * kc;
+      for (size_t kk = 0; kk < kc; kk++) {
+        const float* tap = phases_ + taps_[k0 + kk];
+        float* out = panel + kk * nr;
+        for (size_t r = 0; r < count; r++) copy_short(tap + runs[r].from, runs[r].count, out + runs[r].at);
+        if (n < nr) zero_short(out + n, nr - n);
+      }
     }
+  }
+
+ private:
+  const ConvShape& s_;
+  const PhasePlan& plan_;
+  const float* phases_;
+  const int32_t* taps_;
+};
+
+// The GEMM forward pass with weights packed by pack_weights / the GEMM branch of conv2d_pack_weight. Pointwise
+// convolutions multiply the input planes themselves; the others gather their im2col from the image (TapColumns).
+// Whole images per thread when there are enough (each pads its image, serial GEMMs); otherwise image after image,
+// the threads sharing its padding and its GEMMs.
+void gemm_forward_packed(const ConvShape& s, const float* x, const float* packed_w, const ConvEpilogue& ep, float* y) {
+  const size_t cg = s.cg(), ocg = s.ocg(), k = s.k(), p = s.p();
+  const size_t in_image = s.c * s.h * s.w, out_image = s.oc * p, w_stride = sgemm_packed_a_size(ocg, k);
+  const bool any = ep.bias || ep.residual || ep.relu;
+  std::optional<PhasePlan> plan;
+  if (!s.pointwise()) plan.emplace(s, 1);
+  auto run_image = [&](size_t img, bool shared) {
+    const float* xi = x + img * in_image;
+    float* phases = nullptr;
+    if (plan) {
+      phases = thread_scratch<kIm2col>(plan->image_floats(s));
+      parallel_ranges_if(shared, s.c, 1, [&](size_t c0, size_t c1) { pad_phases(s, *plan, xi, phases, c0, c1); });
+    }
+    for (size_t grp = 0; grp < s.groups; grp++) {
+      const size_t y_offset = img * out_image + grp * ocg * p;
+      // Bias, residual and ReLU are applied by the GEMM to each finished tile while it is still in L1.
+      const GemmEpilogue epilogue{ep.bias ? ep.bias + grp * ocg : nullptr,
+                                  ep.residual ? ep.residual + y_offset : nullptr, p, ep.relu};
+      const float* wg = packed_w + grp * w_stride;
+      if (plan) {
+        const TapColumns columns(s, *plan, phases, plan->offsets.data() + grp * k);
+        sgemm_packed_a_source(ocg, p, k, wg, columns, y + y_offset, p, any ? &epilogue : nullptr);
+      } else {
+        sgemm_packed_a(ocg, p, k, 1.0f, wg, false, xi + grp * cg * p, p, 0.0f, y + y_offset, p,
+                       any ? &epilogue : nullptr);
+      }
+    }
+  };
+  if (whole_items_per_thread(s.n)) {
+    parallel_for(s.n, [&](size_t img) { run_image(img, false); });
+  } else {
+    for (size_t img = 0; img < s.n; img++) run_image(img, true);
   }
 }
 

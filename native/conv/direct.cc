@@ -10,6 +10,7 @@
 #include "../scratch.h"
 #include "../short_copy.h"
 #include "../threadpool.h"
+#include "phases.h"
 #include "winograd.h"
 
 namespace resnet {
@@ -208,93 +209,30 @@ void reduce_lanes(const DirectKernel& k, const Plan& p, const float* parts, size
   });
 }
 
-// The strided direct convolution (direct_strided_*). The image is copied once, zero-padded, with its columns split
-// into `stride` phases: phase q of a row holds its padded columns q, q + stride, q + 2·stride, … Output column ox of
-// tap (ky, kx) then reads phase (kx·dilation) mod stride at column ox + ⌊kx·dilation / stride⌋, so consecutive
-// outputs read consecutive floats, and every tap of every input channel is one offset from the tile's base.
-struct StridedPlan {
-  size_t chunks;   // output vectors per row
-  size_t phase_w;  // floats per phase row: every vector load of the last chunk, at the largest column shift, fits
-  size_t rows;     // padded input rows
-  size_t plane;    // one phase of one channel: rows × phase_w
-  size_t channel;  // stride_w phases
-  size_t items;    // (output row, chunk) vectors per image
-  std::vector<int32_t> offsets;  // per tap (ci, ky, kx), in the weights' order
-  std::vector<bool> row_read;    // padded rows some tap reads: a 1×1 stride-2 convolution reads every other one
-  std::vector<bool> phase_read;  // phases some tap reads: a 1×1 reads phase 0 only
-
-  StridedPlan(const ConvShape& s, size_t lanes) {
-    chunks = ceil_div(s.ow, lanes);
-    phase_w = chunks * lanes + (s.kw - 1) * s.dilation_w / s.stride_w;
-    rows = std::max(s.h + 2 * s.pad_h, s.stride_h * (s.oh - 1) + (s.kh - 1) * s.dilation_h + 1);
-    plane = rows * phase_w;
-    channel = s.stride_w * plane;
-    items = s.oh * chunks;
-    row_read.assign(rows, false);
-    phase_read.assign(s.stride_w, false);
-    for (size_t oy = 0; oy < s.oh; oy++) {
-      for (size_t ky = 0; ky < s.kh; ky++) row_read[oy * s.stride_h + ky * s.dilation_h] = true;
-    }
-    for (size_t kx = 0; kx < s.kw; kx++) phase_read[kx * s.dilation_w % s.stride_w] = true;
-    for (size_t ci = 0; ci < s.c; ci++) {
-      for (size_t ky = 0; ky < s.kh; ky++) {
-        for (size_t kx = 0; kx < s.kw; kx++) {
-          const size_t shift = kx * s.dilation_w;
-          offsets.push_back(static_cast<int32_t>(ci * channel + shift % s.stride_w * plane +
-                                                 ky * s.dilation_h * phase_w + shift / s.stride_w));
-        }
-      }
-    }
-  }
-};
-
-// Channels [c0, c1) of image x into the padded phase layout (dst: channel 0): the rows and phases that taps read.
-void pad_phases(const ConvShape& s, const StridedPlan& p, const float* x, float* dst, size_t c0, size_t c1) {
-  const size_t sw = s.stride_w;
-  for (size_t ci = c0; ci < c1; ci++) {
-    for (size_t r = 0; r < p.rows; r++) {
-      if (!p.row_read[r]) continue;
-      const long long iy = static_cast<long long>(r) - static_cast<long long>(s.pad_h);
-      const bool inside = iy >= 0 && iy < static_cast<long long>(s.h);
-      const float* src = inside ? x + (ci * s.h + static_cast<size_t>(iy)) * s.w : nullptr;
-      for (size_t q = 0; q < sw; q++) {
-        if (!p.phase_read[q]) continue;
-        float* out = dst + ci * p.channel + q * p.plane + r * p.phase_w;
-        // Phase column j holds input column sw·j + q − pad_w: inside for j in [j0, j1).
-        size_t j0 = 0, j1 = 0;
-        if (inside) {
-          j0 = q >= s.pad_w ? 0 : ceil_div(s.pad_w - q, sw);
-          j1 = s.w + s.pad_w > q ? std::min(p.phase_w, ceil_div(s.w + s.pad_w - q, sw)) : 0;
-          j0 = std::min(j0, j1);
-        }
-        for (size_t j = 0; j < j0; j++) out[j] = 0.0f;
-        const float* from = src ? src + (sw * j0 + q - s.pad_w) : nullptr;
-        for (size_t j = j0; j < j1; j++) out[j] = from[(j - j0) * sw];
-        for (size_t j = j1; j < p.phase_w; j++) out[j] = 0.0f;
-      }
-    }
-  }
-}
+// The strided direct convolution (direct_strided_*) reads the image in the padded phase layout (phases.h), whose
+// rows hold whole vectors of `lanes` outputs: every tap of every input channel is one offset from the tile's base.
+// Items are (output row, chunk) vectors, chunks = ⌈OW / lanes⌉ per row.
 
 // Tiles [t0, t1) of one padded image: tile t takes vectors 2t and 2t + 1 (rows and chunks in order). Block by block
 // of output channels, each over all the tiles: a block's weights (the stem's: 147 taps × 8 channels, 4.7 KB) stay in
 // L1 while the tiles stream the padded image from L2. Tile by tile, all 8 blocks' weights (37 KB) and the tile's
 // input rows did not fit L1 together, and the stem ran at 60% of im2col + GEMM's speed.
-void run_strided_tiles(const DirectKernel& k, const ConvShape& s, const StridedPlan& p, const float* padded,
+void run_strided_tiles(const DirectKernel& k, const ConvShape& s, const PhasePlan& p, const float* padded,
                        const float* packed_w, const float* bias, const float* residual, bool relu, float* y,
                        size_t t0, size_t t1) {
   const size_t out_plane = s.oh * s.ow, blocks = ceil_div(s.oc, k.ocb), taps = p.offsets.size();
+  const size_t chunks = ceil_div(s.ow, k.lanes), items = s.oh * chunks;
   for (size_t b = 0; b < blocks; b++) {
     const size_t oc0 = b * k.ocb;
     for (size_t t = t0; t < t1; t++) {
       DirectTile tile{};
       for (size_t v = 0; v < 2; v++) {
-        const size_t item = std::min(2 * t + v, p.items - 1);
-        const size_t oy = item / p.chunks, ox = item % p.chunks * k.lanes, at = oc0 * out_plane + oy * s.ow + ox;
-        tile.in[v] = padded + oy * s.stride_h * p.phase_w + ox;
+        const size_t item = std::min(2 * t + v, items - 1);
+        const size_t oy = item / chunks, ox = item % chunks * k.lanes, at = oc0 * out_plane + oy * s.ow + ox;
+        tile.in[v] = padded + p.row_base(s, oy) + ox;
         tile.out[v] = y + at;
         tile.residual[v] = residual ? residual + at : nullptr;
-        tile.valid[v] = 2 * t + v < p.items ? std::min(k.lanes, s.ow - ox) : 0;
+        tile.valid[v] = 2 * t + v < items ? std::min(k.lanes, s.ow - ox) : 0;
       }
       k.taps(taps, p.offsets.data(), packed_w + b * taps * k.ocb, tile, out_plane, std::min(k.ocb, s.oc - oc0),
              bias ? bias + oc0 : nullptr, relu);
@@ -404,9 +342,10 @@ void direct_strided_pack_weight(const ConvShape& s, const float* w, float* packe
 void direct_strided_forward_packed(const ConvShape& s, const float* x, const float* packed_w, const ConvEpilogue& ep,
                                    float* y) {
   const DirectKernel& k = *kernel();
-  const StridedPlan p(s, k.lanes);
-  const size_t in_image = s.c * s.h * s.w, out_image = s.oc * s.oh * s.ow, tiles = ceil_div(p.items, 2);
-  for_images(s.n, s.c * p.channel, [&](size_t img, float* padded, bool shared) {
+  const PhasePlan p(s, k.lanes);
+  const size_t in_image = s.c * s.h * s.w, out_image = s.oc * s.oh * s.ow;
+  const size_t tiles = ceil_div(s.oh * ceil_div(s.ow, k.lanes), 2);
+  for_images(s.n, p.image_floats(s), [&](size_t img, float* padded, bool shared) {
     const float* residual = ep.residual ? ep.residual + img * out_image : nullptr;
     parallel_ranges_if(shared, s.c, 1, [&](size_t c0, size_t c1) {
       pad_phases(s, p, x + img * in_image, padded, c0, c1);

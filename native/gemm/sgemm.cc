@@ -74,6 +74,7 @@ struct Problem {
   size_t ldc;
   const GemmEpilogue* epilogue;
   const float* packed_a;  // all of op(A), packed by sgemm_pack_a; null: pack blocks of A as they are needed
+  const BPanelSource* b_source;  // packs B's panels in place of b; null: pack them from b
 };
 
 // The epilogue on all of C, for the calls that have no products to fuse it into (k == 0 or alpha == 0).
@@ -125,7 +126,7 @@ void gemm_part(const Problem& p, const SgemmKernel& kern, size_t m0, size_t m1, 
       const size_t kc = std::min(kc_max, p.k - pc);
       const float beta = pc == 0 ? p.beta : 1.0f;  // later K blocks add onto what the first one wrote
       const GemmEpilogue* epilogue = pc + kc == p.k ? p.epilogue : nullptr;
-      const float* b_block = p.b + jc * p.b_col_stride + pc * p.b_k_stride;
+      const float* b_block = p.b ? p.b + jc * p.b_col_stride + pc * p.b_k_stride : nullptr;
       for (size_t ic = m0; ic < m1; ic += mc_max) {
         const size_t mc = std::min(mc_max, m1 - ic);
         const bool first = ic == m0;
@@ -143,7 +144,9 @@ void gemm_part(const Problem& p, const SgemmKernel& kern, size_t m0, size_t m1, 
           const size_t j0 = q0 * kern.nr;
           const size_t group_cols = std::min(group * kern.nr, nc - j0);
           float* b_group = packed_b + (single_a_block ? 0 : j0 * kc);
-          if (first) {
+          if (first && p.b_source) {
+            p.b_source->pack(pc, kc, jc + j0, group_cols, kern.nr, b_group);
+          } else if (first) {
             kern.pack_b(b_block + j0 * p.b_col_stride, p.b_col_stride, p.b_k_stride, group_cols, kc, b_group);
           }
           for (size_t ir = 0; ir < mc; ir += kern.mr) {
@@ -285,7 +288,7 @@ void sgemm_packed_a(size_t m, size_t n, size_t k, float alpha, const float* pack
     return;
   }
   const Problem p{m, n, k, alpha, beta, nullptr, 0, 0, b, trans_b ? ldb : 1, trans_b ? 1 : ldb,
-                  c, ldc, epilogue, packed_a};
+                  c, ldc, epilogue, packed_a, nullptr};
   const SgemmKernel& kern = sgemm_kernel();
   if (n > kSkinnyColumns || !run_skinny(p, kern)) run(p, kern);
 }
@@ -301,8 +304,20 @@ void sgemm(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alpha
   const Problem p{m, n, k, alpha, beta,
                   a, trans_a ? 1 : lda, trans_a ? lda : 1,
                   b, trans_b ? ldb : 1, trans_b ? 1 : ldb,
-                  c, ldc, epilogue, nullptr};
+                  c, ldc, epilogue, nullptr, nullptr};
   run(p, sgemm_kernel());
+}
+
+void sgemm_packed_a_source(size_t m, size_t n, size_t k, const float* packed_a, const BPanelSource& b, float* c,
+                           size_t ldc, const GemmEpilogue* epilogue) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    scale_c(m, n, 0.0f, c, ldc);
+    if (epilogue) apply_epilogue(*epilogue, m, n, c, ldc);
+    return;
+  }
+  // Through the blocked driver whatever n is: the skinny path reads B in place.
+  run({m, n, k, 1.0f, 0.0f, nullptr, 0, 0, nullptr, 0, 0, c, ldc, epilogue, packed_a, &b}, sgemm_kernel());
 }
 
 }  // namespace resnet

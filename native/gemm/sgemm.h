@@ -31,4 +31,18 @@ void sgemm_packed_a_zero_padding(size_t m, size_t k, float* packed);
 void sgemm_packed_a(size_t m, size_t n, size_t k, float alpha, const float* packed_a, bool trans_b, const float* b,
                     size_t ldb, float beta, float* c, size_t ldc, const GemmEpilogue* epilogue = nullptr);
 
+// A B operand that is never stored as a matrix (a convolution's im2col, gathered from the image as the GEMM needs
+// it): pack writes op(B)'s rows [k0, k0 + kc), columns [j0, j0 + cols) as the microkernel's panels, each kc steps of
+// nr floats, zero past cols. Called from the pool's threads at once, on disjoint blocks.
+class BPanelSource {
+ public:
+  virtual void pack(size_t k0, size_t kc, size_t j0, size_t cols, size_t nr, float* dst) const = 0;
+
+ protected:
+  ~BPanelSource() = default;
+};
+// C (m×n, overwritten) = op(A)·B for op(A) packed by sgemm_pack_a and B from a source.
+void sgemm_packed_a_source(size_t m, size_t n, size_t k, const float* packed_a, const BPanelSource& b, float* c,
+                           size_t ldc, const GemmEpilogue* epilogue = nullptr);
+
 }  // namespace resnet
