@@ -13,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"adaptiveAvgPool2d", resnet::AdaptiveAvgPool2dBinding},
       {"adaptiveAvgPool2dBackward", resnet::AdaptiveAvgPool2dBackwardBinding},
       {"add", resnet::AddBinding},
+      {"addRelu", resnet::AddReluBinding},
       {"batchNormApply", resnet::BatchNormApplyBinding},
       {"batchNormBackward", resnet::BatchNormBackwardBinding},
       {"batchNormTrain", resnet::BatchNormTrainBinding},

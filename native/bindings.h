@@ -25,6 +25,7 @@ Napi::Value BatchNormBackwardBinding(const Napi::CallbackInfo& info);  // layers
 Napi::Value ReluBinding(const Napi::CallbackInfo& info);          // layers/elementwise.cc
 Napi::Value ReluBackwardBinding(const Napi::CallbackInfo& info);  // layers/elementwise.cc
 Napi::Value AddBinding(const Napi::CallbackInfo& info);           // layers/elementwise.cc
+Napi::Value AddReluBinding(const Napi::CallbackInfo& info);       // layers/elementwise.cc
 Napi::Value LogSoftmaxBinding(const Napi::CallbackInfo& info);    // layers/elementwise.cc
 
 Napi::Value MaxPool2dBinding(const Napi::CallbackInfo& info);                  // layers/pool.cc

@@ -62,16 +62,24 @@ void shifted_sums(const float* x, size_t n, double shift, double* sums) {
   sums[1] += _mm512_reduce_add_pd(_mm512_add_pd(b0, b1)) + tb;
 }
 
-void scale_shift(const float* x, const BnAffine& a, float* y, size_t n, bool stream) {
-  auto vec = [&](size_t i) { return _mm512_cvtpd_ps(affine(_mm512_cvtps_pd(_mm256_loadu_ps(x + i)), a)); };
+void scale_shift(const float* x, const BnAffine& a, float* y, size_t n, bool stream, bool relu) {
+  // max(0, v) returns v when v is NaN: NaN stays NaN, as in the relu kernel.
+  const __m256 low = relu ? _mm256_setzero_ps() : _mm256_set1_ps(-INFINITY);
+  auto vec = [&](size_t i) {
+    return _mm256_max_ps(low, _mm512_cvtpd_ps(affine(_mm512_cvtps_pd(_mm256_loadu_ps(x + i)), a)));
+  };
+  auto one = [&](size_t i) {
+    const float v = static_cast<float>(affine(x[i], a));
+    return relu && v < 0.0f ? 0.0f : v;
+  };
   size_t i = 0;
   if (stream) {  // one at a time until y + i is 32-byte aligned, as streaming stores need
-    for (; i < n && reinterpret_cast<uintptr_t>(y + i) % 32 != 0; i++) y[i] = static_cast<float>(affine(x[i], a));
+    for (; i < n && reinterpret_cast<uintptr_t>(y + i) % 32 != 0; i++) y[i] = one(i);
     for (; i + 8 <= n; i += 8) _mm256_stream_ps(y + i, vec(i));
     _mm_sfence();
   }
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, vec(i));
-  for (; i < n; i++) y[i] = static_cast<float>(affine(x[i], a));
+  for (; i < n; i++) y[i] = one(i);
 }
 
 void gradient_sums(const float* dy, const float* x, float mu, const BnAffine* relu_of, size_t n, double* sums) {

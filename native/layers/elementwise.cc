@@ -1,4 +1,4 @@
-// relu, reluBackward, add and row-wise logSoftmax for JS: memory-bound loops split over the pool in large chunks.
+// relu, reluBackward, add (also fused with ReLU) and row-wise logSoftmax for JS: memory-bound loops split over the pool in large chunks.
 #include <cmath>
 
 #include "../bindings.h"
@@ -52,6 +52,21 @@ void add_in_place(float* __restrict y, const float* __restrict b, size_t n) {
   for (size_t i = 0; i < n; i++) y[i] += b[i];
 }
 
+// The same, then ReLU: the residual block's end, relu(out + identity), in one pass.
+void add_relu_range(const float* __restrict a, const float* __restrict b, float* __restrict y, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    const float v = a[i] + b[i];
+    y[i] = v < 0.0f ? 0.0f : v;
+  }
+}
+
+void add_relu_in_place(float* __restrict y, const float* __restrict b, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    const float v = y[i] + b[i];
+    y[i] = v < 0.0f ? 0.0f : v;
+  }
+}
+
 }  // namespace
 
 // relu(x, y): NaN stays NaN, as in torch (only values known to be negative become 0).
@@ -79,26 +94,43 @@ Napi::Value ReluBackwardBinding(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// add(a, b, y): y = a + b.
-Napi::Value AddBinding(const Napi::CallbackInfo& info) {
-  static const char* const names[] = {"a", "b", "y"};
-  const Same s = same_length_arrays(info, "add", names, 3);
-  const float* a = s.a[0];
-  const float* b = s.a[1];
-  float* y = s.a[2];
-  parallel_ranges(s.length, kElementGrain, [&](size_t i0, size_t i1) {
-    if (y == a && a != b) {
-      add_in_place(y + i0, b + i0, i1 - i0);
-    } else if (y == b && a != b) {
-      add_in_place(y + i0, a + i0, i1 - i0);
-    } else if (y == a) {  // y = y + y
-      for (size_t i = i0; i < i1; i++) y[i] += y[i];
-    } else {
-      add_range(a + i0, b + i0, y + i0, i1 - i0);
+namespace {
+
+// y = a + b, or relu(a + b), over a range; y may be a or b (or both, with a == b).
+template <bool Relu>
+void add_into(const float* a, const float* b, float* y, size_t n) {
+  auto in_place = Relu ? add_relu_in_place : add_in_place;
+  if (y == a && a != b) {
+    in_place(y, b, n);
+  } else if (y == b && a != b) {
+    in_place(y, a, n);
+  } else if (y == a) {  // y = y + y
+    for (size_t i = 0; i < n; i++) {
+      const float v = y[i] + y[i];
+      y[i] = Relu && v < 0.0f ? 0.0f : v;
     }
+  } else {
+    (Relu ? add_relu_range : add_range)(a, b, y, n);
+  }
+}
+
+template <bool Relu>
+Napi::Value add_binding(const Napi::CallbackInfo& info, const char* fn) {
+  static const char* const names[] = {"a", "b", "y"};
+  const Same s = same_length_arrays(info, fn, names, 3);
+  parallel_ranges(s.length, kElementGrain, [&](size_t i0, size_t i1) {
+    add_into<Relu>(s.a[0] + i0, s.a[1] + i0, s.a[2] + i0, i1 - i0);
   });
   return info.Env().Undefined();
 }
+
+}  // namespace
+
+// add(a, b, y): y = a + b.
+Napi::Value AddBinding(const Napi::CallbackInfo& info) { return add_binding<false>(info, "add"); }
+
+// addRelu(a, b, y): y = relu(a + b), NaN staying NaN.
+Napi::Value AddReluBinding(const Napi::CallbackInfo& info) { return add_binding<true>(info, "addRelu"); }
 
 // logSoftmax(rows, cols, x, y): each row shifted by its maximum so exp() cannot overflow; sums in double.
 Napi::Value LogSoftmaxBinding(const Napi::CallbackInfo& info) {

@@ -101,7 +101,10 @@ export interface Kernels {
   /** dw [OC,C/groups,KH,KW] = conv2d'(dy) w.r.t. w (overwritten). */
   conv2dBackwardWeight(g: ConvGeometry, dy: Float32Array, x: Float32Array, dw: Float32Array): void;
 
-  /** Training-mode batch norm over x [N,C,HW]: writes y and, per channel, the batch mean, biased variance and 1/√(var + eps). */
+  /**
+   * Training-mode batch norm over x [N,C,HW]: writes y and, per channel, the batch mean, biased variance and
+   * 1/√(var + eps). With `relu`, y = relu(batch norm(x)) in the same pass (NaN stays NaN, as in relu).
+   */
   batchNormTrain(
     n: number,
     c: number,
@@ -114,8 +117,9 @@ export interface Kernels {
     mean: Float32Array,
     variance: Float32Array,
     invStd: Float32Array,
+    relu: boolean,
   ): void;
-  /** y = (x − mean)·invStd·gamma + beta with given per-channel statistics (eval mode). */
+  /** y = (x − mean)·invStd·gamma + beta with given per-channel statistics (eval mode), then ReLU with `relu`. */
   batchNormApply(
     n: number,
     c: number,
@@ -126,6 +130,7 @@ export interface Kernels {
     gamma: Float32Array | null,
     beta: Float32Array | null,
     y: Float32Array,
+    relu: boolean,
   ): void;
   /**
    * Gradients of batch norm. With `batchStats` the mean and invStd came from this batch (training), so dx
@@ -157,6 +162,8 @@ export interface Kernels {
 
   /** y = a + b, elementwise; y may be a or b (gradients are summed in place). */
   add(a: Float32Array, b: Float32Array, y: Float32Array): void;
+  /** y = relu(a + b) in one pass (a residual block's end); y may be a or b. NaN stays NaN. */
+  addRelu(a: Float32Array, b: Float32Array, y: Float32Array): void;
 
   /**
    * Max pooling; `indices` gets each output's flat index into its input plane (H·W), as PyTorch returns. With

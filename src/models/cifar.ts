@@ -7,7 +7,7 @@ import { Module } from '../nn/module.ts';
 import { flatten } from '../ops/reshape.ts';
 import { shortcutA } from '../ops/shortcutA.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import { BasicBlock, conv3x3 } from './resnet.ts';
+import { BasicBlock, conv3x3, normRelu } from './resnet.ts';
 
 /** Option A: subsample by the stride, zero-pad the new channels equally on both sides. No parameters. */
 export class ShortcutA extends Module {
@@ -73,7 +73,7 @@ export class CifarResNet extends Module {
 
   /** The last stage's output (N, 64, H/4, W/4), before pooling: where Grad-CAM looks. */
   featureMaps(x: Tensor): Tensor {
-    const y = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
+    const y = normRelu(this.bn1, this.relu, this.conv1.forward(x));
     return this.layer3.forward(this.layer2.forward(this.layer1.forward(y)));
   }
 

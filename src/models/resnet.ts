@@ -4,7 +4,7 @@
 import { constant, kaimingNormal } from '../nn/init.ts';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers.ts';
 import { Module } from '../nn/module.ts';
-import { add } from '../ops/add.ts';
+import { addRelu } from '../ops/add.ts';
 import { flatten } from '../ops/reshape.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 
@@ -42,6 +42,14 @@ export interface BlockClass {
 
 const defaultNorm: NormLayer = (c) => new BatchNorm2d(c);
 
+/**
+ * relu(norm(x)). With a BatchNorm2d (the default norm layer) the ReLU happens in the norm's own pass over the output,
+ * which saves the in-place ReLU's read and write of the whole activation; other norm layers run as two modules.
+ */
+export function normRelu(norm: Module, relu: ReLU, x: Tensor): Tensor {
+  return norm instanceof BatchNorm2d ? norm.forward(x, { relu: true }) : relu.forward(norm.forward(x));
+}
+
 /** Two 3×3 convolutions (ResNet-18/34). */
 export class BasicBlock extends Module implements Block {
   static readonly expansion = 1;
@@ -69,10 +77,10 @@ export class BasicBlock extends Module implements Block {
   }
 
   forward(x: Tensor): Tensor {
-    let out = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
+    let out = normRelu(this.bn1, this.relu, this.conv1.forward(x));
     out = this.bn2.forward(this.conv2.forward(out));
     const identity = this.downsample ? this.downsample.forward(x) : x;
-    return this.relu.forward(add(out, identity, true)); // out += identity
+    return addRelu(out, identity, true); // out += identity; relu(out), in one pass
   }
 }
 
@@ -106,11 +114,11 @@ export class Bottleneck extends Module implements Block {
   }
 
   forward(x: Tensor): Tensor {
-    let out = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
-    out = this.relu.forward(this.bn2.forward(this.conv2.forward(out)));
+    let out = normRelu(this.bn1, this.relu, this.conv1.forward(x));
+    out = normRelu(this.bn2, this.relu, this.conv2.forward(out));
     out = this.bn3.forward(this.conv3.forward(out));
     const identity = this.downsample ? this.downsample.forward(x) : x;
-    return this.relu.forward(add(out, identity, true)); // out += identity
+    return addRelu(out, identity, true); // out += identity; relu(out), in one pass
   }
 }
 
@@ -219,7 +227,7 @@ export class ResNet extends Module {
 
   /** The last stage's output (N, 512·expansion, h, w), before pooling: where Grad-CAM looks. */
   featureMaps(x: Tensor): Tensor {
-    const y = this.maxpool.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x))));
+    const y = this.maxpool.forward(normRelu(this.bn1, this.relu, this.conv1.forward(x)));
     return this.layer4.forward(this.layer3.forward(this.layer2.forward(this.layer1.forward(y))));
   }
 

@@ -75,12 +75,14 @@ export class BatchNorm2d extends Module {
     this.numBatchesTracked = this.registerBuffer('num_batches_tracked', IntTensor.from([0], []));
   }
 
-  forward(x: Tensor): Tensor {
+  /** With `relu`, relu(batch norm(x)) in one pass over the output (see batchNorm2d). */
+  forward(x: Tensor, { relu = false }: { relu?: boolean } = {}): Tensor {
     if (this.training) this.numBatchesTracked.data[0] += 1n;
     return batchNorm2d(x, this.runningMean, this.runningVar, this.weight, this.bias, {
       training: this.training,
       momentum: this.momentum,
       eps: this.eps,
+      relu,
     });
   }
 }

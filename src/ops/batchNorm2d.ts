@@ -9,6 +9,8 @@ export interface BatchNormOptions {
   training: boolean;
   momentum?: number;
   eps?: number;
+  /** relu(batch norm(x)) in one pass over the output, and one node whose backward passes dy through the mask. */
+  relu?: boolean;
 }
 
 // x is (N,C,H,W); weight, bias, runningMean, runningVar are (C)
@@ -18,7 +20,7 @@ export function batchNorm2d(
   runningVar: Tensor | null,
   weight: Tensor | null,
   bias: Tensor | null,
-  { training, momentum = 0.1, eps = 1e-5 }: BatchNormOptions,
+  { training, momentum = 0.1, eps = 1e-5, relu = false }: BatchNormOptions,
 ): Tensor {
   expectRank(x, 4, 'batchNorm2d', 'input');
   const [n, c, h, w] = x.shape;
@@ -48,7 +50,20 @@ export function batchNorm2d(
       );
     }
     const variance = new Float32Array(c);
-    k.batchNormTrain(n, c, hw, x.data, weight?.data ?? null, bias?.data ?? null, eps, y.data, mean, variance, invStd);
+    k.batchNormTrain(
+      n,
+      c,
+      hw,
+      x.data,
+      weight?.data ?? null,
+      bias?.data ?? null,
+      eps,
+      y.data,
+      mean,
+      variance,
+      invStd,
+      relu,
+    );
     if (training && runningMean && runningVar) {
       // Running variance uses the unbiased estimate, as PyTorch does; the normalisation itself used the biased one.
       const unbias = count / (count - 1);
@@ -60,7 +75,7 @@ export function batchNorm2d(
   } else if (runningMean && runningVar) {
     mean.set(runningMean.data);
     for (let ch = 0; ch < c; ch++) invStd[ch] = 1 / Math.sqrt(runningVar.data[ch] + eps);
-    k.batchNormApply(n, c, hw, x.data, mean, invStd, weight?.data ?? null, bias?.data ?? null, y.data);
+    k.batchNormApply(n, c, hw, x.data, mean, invStd, weight?.data ?? null, bias?.data ?? null, y.data, relu);
   }
   // The backward pass, and the same through a ReLU applied in place to y (relu.ts fuses the two).
   const backward =
@@ -87,5 +102,6 @@ export function batchNorm2d(
       );
       return [dx, dgamma, dbeta];
     };
+  if (relu) return record(y, 'batchNorm2d+relu', [x, weight, bias], backward(true));
   return record(y, 'batchNorm2d', [x, weight, bias], backward(false), backward(true));
 }

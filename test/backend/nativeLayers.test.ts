@@ -14,6 +14,16 @@ const rng = new Generator(11);
 const randn = (n: number, shift = 0) => Float32Array.from({ length: n }, () => rng.normal() + shift);
 const both = <T>(make: () => T): [T, T] => [make(), make()];
 
+/** got = relu(plain) bit for bit: 0 where plain < 0 (−0 kept as it is), NaN where plain is NaN. */
+function assertExactRelu(got: Float32Array, plain: Float32Array, what: string): void {
+  for (let i = 0; i < got.length; i++) {
+    const want = Math.max(plain[i], 0); // NaN stays NaN
+    if (!(Object.is(got[i], want) || (got[i] === 0 && want === 0))) {
+      assert.fail(`${what}: element ${i} is ${got[i]}, expected relu(${plain[i]}) = ${want}`);
+    }
+  }
+}
+
 describe('native layer kernels match js', { skip: maybeNative ? false : 'native addon not built' }, () => {
   const native = maybeNative as Kernels;
 
@@ -39,15 +49,23 @@ describe('native layer kernels match js', { skip: maybeNative ? false : 'native 
       const [m1, m2] = both(() => new Float32Array(c));
       const [v1, v2] = both(() => new Float32Array(c));
       const [s1, s2] = both(() => new Float32Array(c));
-      jsKernels.batchNormTrain(n, c, hw, x, gamma, beta, 1e-5, y1, m1, v1, s1);
-      native.batchNormTrain(n, c, hw, x, gamma, beta, 1e-5, y2, m2, v2, s2);
+      jsKernels.batchNormTrain(n, c, hw, x, gamma, beta, 1e-5, y1, m1, v1, s1, false);
+      native.batchNormTrain(n, c, hw, x, gamma, beta, 1e-5, y2, m2, v2, s2, false);
       assertClose(m2, m1, { rtol: 1e-6, what: 'mean' });
       assertClose(v2, v1, { rtol: 1e-5, what: 'variance' });
       assertClose(s2, s1, { rtol: 1e-5, what: 'invStd' });
       assertClose(y2, y1, { rtol: 1e-5, what: 'y (train)' });
-      jsKernels.batchNormApply(n, c, hw, x, m1, s1, null, beta, y1);
-      native.batchNormApply(n, c, hw, x, m1, s1, null, beta, y2);
+      // With relu: exactly relu of the plain output, from the native kernel as from the reference.
+      const yRelu = new Float32Array(size);
+      native.batchNormTrain(n, c, hw, x, gamma, beta, 1e-5, yRelu, m2, v2, s2, true);
+      assertExactRelu(yRelu, y2, 'y (train + relu)');
+      jsKernels.batchNormApply(n, c, hw, x, m1, s1, null, beta, y1, false);
+      native.batchNormApply(n, c, hw, x, m1, s1, null, beta, y2, false);
       assertClose(y2, y1, { rtol: 1e-5, what: 'y (apply, no gamma)' });
+      native.batchNormApply(n, c, hw, x, m1, s1, null, beta, yRelu, true);
+      assertExactRelu(yRelu, y2, 'y (apply + relu)');
+      jsKernels.batchNormApply(n, c, hw, x, m1, s1, null, beta, yRelu, true);
+      assertExactRelu(yRelu, y1, 'y (reference apply + relu)');
       const dy = randn(size);
       for (const batchStats of [true, false]) {
         for (const reluAfter of [false, true]) {
@@ -109,6 +127,33 @@ describe('native layer kernels match js', { skip: maybeNative ? false : 'native 
       twice,
       a.map((v) => 2 * v),
       { rtol: 0, what: 'a + a into a' },
+    );
+  });
+
+  test('addRelu on 100003 elements = relu(add) exactly, NaN kept, into a fresh array, into a, into b, a + a', () => {
+    const a = randn(100_003);
+    const b = randn(100_003);
+    a[5] = Number.NaN;
+    const sum = new Float32Array(a.length);
+    jsKernels.add(a, b, sum);
+    const [y1, y2] = both(() => new Float32Array(a.length));
+    jsKernels.addRelu(a, b, y1);
+    native.addRelu(a, b, y2);
+    assert.ok(Number.isNaN(y2[5]) && Number.isNaN(y1[5]), 'relu(NaN + b) is NaN');
+    assertExactRelu(y1, sum, 'addRelu (reference)');
+    assertExactRelu(y2, sum, 'addRelu (native)');
+    for (const into of ['a', 'b'] as const) {
+      const [x, y] = [a.slice(), b.slice()];
+      const out = into === 'a' ? x : y;
+      native.addRelu(x, y, out);
+      assertExactRelu(out, sum, `addRelu into ${into}`);
+    }
+    const twice = a.slice();
+    native.addRelu(twice, twice, twice);
+    assertExactRelu(
+      twice,
+      a.map((v) => 2 * v),
+      'relu(a + a) into a',
     );
   });
 

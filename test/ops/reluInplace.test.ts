@@ -1,10 +1,10 @@
 // relu(x, inplace): the result shares and overwrites x's buffer, with the same values and gradients as a copy; after
-// a batch norm it folds into the batch norm's backward.
+// a batch norm it folds into the batch norm's backward. batchNorm2d's relu option and addRelu fuse the forward too.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { backward } from '../../src/autograd/tape.ts';
 import { setBackend } from '../../src/backend/index.ts';
-import { add } from '../../src/ops/add.ts';
+import { add, addRelu } from '../../src/ops/add.ts';
 import { batchNorm2d } from '../../src/ops/batchNorm2d.ts';
 import { mulConstant, sum } from '../../src/ops/reduce.ts';
 import { relu } from '../../src/ops/relu.ts';
@@ -56,10 +56,10 @@ for (const backend of ['js', 'native'] as const) {
       const runningMean = Tensor.from([0.1, -0.2, 0.3, 0.4], [4]);
       const runningVar = Tensor.from([1.5, 0.5, 2, 1], [4]);
       const weights = Float32Array.from({ length: 3 * 4 * 5 * 7 }, () => rng.normal());
-      const run = (inplace: boolean) => {
+      const run = (inplace: boolean, option = false) => {
         for (const p of [x, gamma, beta]) p.grad = null;
-        const bn = batchNorm2d(x, runningMean.clone(), runningVar.clone(), gamma, beta, { training });
-        const y = relu(bn, inplace);
+        const bn = batchNorm2d(x, runningMean.clone(), runningVar.clone(), gamma, beta, { training, relu: option });
+        const y = option ? bn : relu(bn, inplace);
         const name = y.gradFn?.name;
         backward(sum(mulConstant(y, weights)));
         return {
@@ -70,18 +70,57 @@ for (const backend of ['js', 'native'] as const) {
       };
       const plain = run(false);
       const fused = run(true);
+      const option = run(false, true); // batchNorm2d(…, { relu: true }): the ReLU in the forward pass too
       assert.equal(plain.name, 'relu');
       assert.equal(fused.name, 'batchNorm2d+relu');
+      assert.equal(option.name, 'batchNorm2d+relu');
       assert.deepEqual(fused.y, plain.y);
+      assert.deepEqual(option.y, plain.y);
       assert.ok(
         plain.y.some((v) => v === 0) && plain.y.some((v) => v > 0),
         'the ReLU clips some values and keeps others',
       );
       for (const [i, what] of ['x', 'gamma', 'beta'].entries()) {
         assertClose(fused.grads[i], plain.grads[i], { rtol: 1e-6, what: `d${what}` });
+        assertClose(option.grads[i], plain.grads[i], { rtol: 1e-6, what: `d${what} (relu option)` });
       }
     });
   }
+}
+
+for (const backend of ['js', 'native'] as const) {
+  test(`x=[2,3] addRelu on ${backend}: relu(a + b) and its gradients as add then relu; in place it shares a's buffer`, (t) => {
+    try {
+      setBackend(backend);
+    } catch {
+      t.skip('native addon not built');
+      return;
+    }
+    const run = (fused: boolean) => {
+      const leaf = Tensor.from([1, -2, 3, -4, 5, -6], [2, 3]);
+      leaf.requiresGrad = true;
+      const identity = Tensor.from([0.5, 0.5, -7, 0.5, 0.5, 9], [2, 3]);
+      identity.requiresGrad = true;
+      const a = add(leaf, leaf);
+      const y = fused ? addRelu(a, identity, true) : relu(add(a, identity));
+      backward(sum(mulConstant(y, Float32Array.from([1, 2, 3, 4, 5, 6]))));
+      return {
+        y: [...y.data],
+        dLeaf: [...(leaf.grad?.data ?? [])],
+        dId: [...(identity.grad?.data ?? [])],
+        shared: y.data === a.data,
+      };
+    };
+    const plain = run(false);
+    const fused = run(true);
+    assert.deepEqual(fused.y, [2.5, 0, 0, 0, 10.5, 0]);
+    assert.deepEqual(fused.y, plain.y);
+    assert.deepEqual(fused.dLeaf, [2, 0, 0, 0, 10, 0]);
+    assert.deepEqual(fused.dLeaf, plain.dLeaf);
+    assert.deepEqual(fused.dId, [1, 0, 0, 0, 5, 0]);
+    assert.deepEqual(fused.dId, plain.dId);
+    assert.equal(fused.shared, true);
+  });
 }
 
 test('x=[2,3] add in place (out += identity): shares a buffer, same sum and gradients as a copy; a leaf is refused', () => {

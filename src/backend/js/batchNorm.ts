@@ -12,6 +12,7 @@ export function batchNormTrain(
   mean: Float32Array,
   variance: Float32Array,
   invStd: Float32Array,
+  relu: boolean,
 ): void {
   const count = n * hw;
   for (let ch = 0; ch < c; ch++) {
@@ -34,7 +35,7 @@ export function batchNormTrain(
     variance[ch] = sq / count;
     invStd[ch] = 1 / Math.sqrt(sq / count + eps);
   }
-  batchNormApply(n, c, hw, x, mean, invStd, gamma, beta, y);
+  batchNormApply(n, c, hw, x, mean, invStd, gamma, beta, y, relu);
 }
 
 export function batchNormApply(
@@ -47,12 +48,16 @@ export function batchNormApply(
   gamma: Float32Array | null,
   beta: Float32Array | null,
   y: Float32Array,
+  relu: boolean,
 ): void {
   for (let ch = 0; ch < c; ch++) {
     const [scale, shift] = affine(ch, mean, invStd, gamma, beta);
     for (let b = 0; b < n; b++) {
       const o = (b * c + ch) * hw;
-      for (let i = o; i < o + hw; i++) y[i] = x[i] * scale + shift;
+      for (let i = o; i < o + hw; i++) {
+        const v = Math.fround(x[i] * scale + shift);
+        y[i] = relu && v <= 0 ? 0 : v; // NaN stays NaN
+      }
     }
   }
 }

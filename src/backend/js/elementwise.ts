@@ -1,4 +1,4 @@
-// Reference elementwise kernels: ReLU and the residual add.
+// Reference elementwise kernels: ReLU and the residual add, alone and fused.
 
 export function relu(x: Float32Array, y: Float32Array): void {
   // NaN stays NaN, as in PyTorch (max(NaN, 0) would turn it into 0 and hide a diverging run).
@@ -11,4 +11,11 @@ export function reluBackward(dy: Float32Array, y: Float32Array, dx: Float32Array
 
 export function add(a: Float32Array, b: Float32Array, y: Float32Array): void {
   for (let i = 0; i < y.length; i++) y[i] = a[i] + b[i];
+}
+
+export function addRelu(a: Float32Array, b: Float32Array, y: Float32Array): void {
+  for (let i = 0; i < y.length; i++) {
+    const v = Math.fround(a[i] + b[i]);
+    y[i] = v > 0 || Number.isNaN(v) ? v : 0;
+  }
 }

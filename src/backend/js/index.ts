@@ -2,7 +2,7 @@
 import type { Kernels } from '../kernels.ts';
 import { batchNormApply, batchNormBackward, batchNormTrain } from './batchNorm.ts';
 import { im2colConvolution } from './conv2d.ts';
-import { add, relu, reluBackward } from './elementwise.ts';
+import { add, addRelu, relu, reluBackward } from './elementwise.ts';
 import { gemm } from './gemm.ts';
 import { logSoftmax } from './logSoftmax.ts';
 import { adamwUpdate, sgdUpdate } from './optim.ts';
@@ -14,6 +14,7 @@ export const jsKernels: Kernels = {
   adaptiveAvgPool2dBackward,
   adamwUpdate,
   add,
+  addRelu,
   batchNormApply,
   batchNormBackward,
   batchNormTrain,

@@ -47,6 +47,7 @@ export interface NativeBinding {
   relu: Kernels['relu'];
   reluBackward: Kernels['reluBackward'];
   add: Kernels['add'];
+  addRelu: Kernels['addRelu'];
   maxPool2d: Kernels['maxPool2d'];
   maxPool2dBackward: Kernels['maxPool2dBackward'];
   adaptiveAvgPool2d: Kernels['adaptiveAvgPool2d'];

@@ -22,6 +22,7 @@ export function nativeKernels(): Kernels | null {
     adaptiveAvgPool2dBackward: b.adaptiveAvgPool2dBackward,
     adamwUpdate: b.adamwUpdate,
     add: b.add,
+    addRelu: b.addRelu,
     batchNormApply: b.batchNormApply,
     batchNormBackward: b.batchNormBackward,
     batchNormTrain: b.batchNormTrain,
