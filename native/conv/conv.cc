@@ -13,7 +13,6 @@
 // all direct paths on CPUs with AVX2 or AVX-512.
 #include <algorithm>
 #include <optional>
-#include <vector>
 
 #include "../gemm/sgemm.h"
 #include "../parallel.h"
@@ -254,7 +253,7 @@ namespace {
 // matrix is KH·KW times the image (9 MB for 256 channels at 28×28), where the phase layout is about its size.
 class TapColumns final : public BPanelSource {
  public:
-  static constexpr size_t kMaxPanelColumns = 32;  // the widest NR of the microkernels
+  static constexpr size_t kMaxPanelColumns = 32;  // the widest NR in the microkernel table (gemm/dispatch.cc)
 
   TapColumns(const ConvShape& s, const PhasePlan& plan, const float* phases, const int32_t* taps)
       : s_(s), plan_(plan), phases_(phases), taps_(taps) {}
