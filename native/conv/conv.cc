@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "../gemm/sgemm.h"
+#include "../gemm/ukernel.h"
 #include "../parallel.h"
 #include "../scratch.h"
 #include "../short_copy.h"
@@ -107,20 +108,13 @@ void batched_forward(const ConvShape& s, const float* x, const float* packed_w, 
     float* out = thread_scratch<kImageColumns>(s.oc * cols);
     unfold_images(s, x + i0 * in_image, count, col, shared);
     sgemm_packed_a(s.oc, cols, k, 1.0f, packed_w, false, col, cols, 0.0f, out, cols);
-    // Back to NCHW, with bias, residual and ReLU.
+    // Back to NCHW, then bias, residual and ReLU as the GEMM applies them to a finished row.
     auto rows = [&](size_t r0, size_t r1) {
       for (size_t r = r0; r < r1; r++) {
-        const size_t i = r / s.oc, oc = r % s.oc;
-        const float* src = out + oc * cols + i * p;
-        const size_t at = (i0 + i) * out_image + oc * p;
-        float* dst = y + at;
-        const float bias = ep.bias ? ep.bias[oc] : 0.0f;
-        const float* res = ep.residual ? ep.residual + at : nullptr;
-        for (size_t j = 0; j < p; j++) {
-          float v = src[j] + (bias + (res ? res[j] : 0.0f));
-          if (ep.relu) v = v < 0.0f ? 0.0f : v;
-          dst[j] = v;
-        }
+        const size_t i = r / s.oc, oc = r % s.oc, at = (i0 + i) * out_image + oc * p;
+        copy_short(out + oc * cols + i * p, p, y + at);
+        const TileEpilogue row{ep.bias ? ep.bias + oc : nullptr, ep.residual ? ep.residual + at : nullptr, 0, ep.relu};
+        tile_epilogue_row(row, 0, y + at, p);
       }
     };
     parallel_ranges_if(shared, count * s.oc, 1, rows);

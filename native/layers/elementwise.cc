@@ -43,28 +43,46 @@ void relu_backward_range(const float* __restrict dy, const float* __restrict y, 
   }
 }
 
+// a + b, or relu(a + b) for the residual block's end (relu(out + identity) in one pass).
+template <bool Relu>
+float sum_of(float a, float b) {
+  const float v = a + b;
+  return Relu && v < 0.0f ? 0.0f : v;
+}
+
+template <bool Relu>
 void add_range(const float* __restrict a, const float* __restrict b, float* __restrict y, size_t n) {
-  for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+  for (size_t i = 0; i < n; i++) y[i] = sum_of<Relu>(a[i], b[i]);
 }
 
 // y += b: add with y being one of its inputs (autograd sums gradients in place), without aliasing restrict pointers.
+template <bool Relu>
 void add_in_place(float* __restrict y, const float* __restrict b, size_t n) {
-  for (size_t i = 0; i < n; i++) y[i] += b[i];
+  for (size_t i = 0; i < n; i++) y[i] = sum_of<Relu>(y[i], b[i]);
 }
 
-// The same, then ReLU: the residual block's end, relu(out + identity), in one pass.
-void add_relu_range(const float* __restrict a, const float* __restrict b, float* __restrict y, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    const float v = a[i] + b[i];
-    y[i] = v < 0.0f ? 0.0f : v;
+// y = a + b, or relu(a + b), over a range; y may be a or b (or both, with a == b).
+template <bool Relu>
+void add_into(const float* a, const float* b, float* y, size_t n) {
+  if (y == a && a != b) {
+    add_in_place<Relu>(y, b, n);
+  } else if (y == b && a != b) {
+    add_in_place<Relu>(y, a, n);
+  } else if (y == a) {  // y = y + y
+    for (size_t i = 0; i < n; i++) y[i] = sum_of<Relu>(y[i], y[i]);
+  } else {
+    add_range<Relu>(a, b, y, n);
   }
 }
 
-void add_relu_in_place(float* __restrict y, const float* __restrict b, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    const float v = y[i] + b[i];
-    y[i] = v < 0.0f ? 0.0f : v;
-  }
+template <bool Relu>
+Napi::Value add_binding(const Napi::CallbackInfo& info, const char* fn) {
+  static const char* const names[] = {"a", "b", "y"};
+  const Same s = same_length_arrays(info, fn, names, 3);
+  parallel_ranges(s.length, kElementGrain, [&](size_t i0, size_t i1) {
+    add_into<Relu>(s.a[0] + i0, s.a[1] + i0, s.a[2] + i0, i1 - i0);
+  });
+  return info.Env().Undefined();
 }
 
 }  // namespace
@@ -93,38 +111,6 @@ Napi::Value ReluBackwardBinding(const Napi::CallbackInfo& info) {
   });
   return info.Env().Undefined();
 }
-
-namespace {
-
-// y = a + b, or relu(a + b), over a range; y may be a or b (or both, with a == b).
-template <bool Relu>
-void add_into(const float* a, const float* b, float* y, size_t n) {
-  auto in_place = Relu ? add_relu_in_place : add_in_place;
-  if (y == a && a != b) {
-    in_place(y, b, n);
-  } else if (y == b && a != b) {
-    in_place(y, a, n);
-  } else if (y == a) {  // y = y + y
-    for (size_t i = 0; i < n; i++) {
-      const float v = y[i] + y[i];
-      y[i] = Relu && v < 0.0f ? 0.0f : v;
-    }
-  } else {
-    (Relu ? add_relu_range : add_range)(a, b, y, n);
-  }
-}
-
-template <bool Relu>
-Napi::Value add_binding(const Napi::CallbackInfo& info, const char* fn) {
-  static const char* const names[] = {"a", "b", "y"};
-  const Same s = same_length_arrays(info, fn, names, 3);
-  parallel_ranges(s.length, kElementGrain, [&](size_t i0, size_t i1) {
-    add_into<Relu>(s.a[0] + i0, s.a[1] + i0, s.a[2] + i0, i1 - i0);
-  });
-  return info.Env().Undefined();
-}
-
-}  // namespace
 
 // add(a, b, y): y = a + b.
 Napi::Value AddBinding(const Napi::CallbackInfo& info) { return add_binding<false>(info, "add"); }
