@@ -44,8 +44,9 @@ export function decodePlainPng(bytes: Uint8Array, maxPixels: number): PlainPng |
     const length = view.getUint32(at);
     const type = String.fromCharCode(bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]);
     if (at + 12 + length > bytes.length) throw new PngError(`truncated PNG (chunk ${type} is cut off)`);
-    const body = bytes.subarray(at + 8, at + 8 + length);
-    if (crc32(bytes.subarray(at + 4, at + 8 + length)) !== view.getUint32(at + 8 + length)) {
+    const start = at + 8; // the chunk's data
+    const body = bytes.subarray(start, start + length);
+    if (crc32(bytes.subarray(at + 4, start + length)) !== view.getUint32(start + length)) {
       throw new PngError(`PNG chunk ${type} fails its CRC check`);
     }
     at += 12 + length;
@@ -53,8 +54,8 @@ export function decodePlainPng(bytes: Uint8Array, maxPixels: number): PlainPng |
     first = false;
     if (type === 'IHDR') {
       if (length !== 13) throw new PngError('PNG IHDR chunk has the wrong length');
-      width = view.getUint32(body.byteOffset - bytes.byteOffset);
-      height = view.getUint32(body.byteOffset - bytes.byteOffset + 4);
+      width = view.getUint32(start);
+      height = view.getUint32(start + 4);
       const [depth, colour, compression, filter, interlace] = body.subarray(8, 13);
       if (width === 0 || height === 0 || compression !== 0 || filter !== 0) throw new PngError('PNG IHDR is invalid');
       if (width * height > maxPixels) {

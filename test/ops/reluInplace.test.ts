@@ -88,6 +88,26 @@ for (const backend of ['js', 'native'] as const) {
   }
 }
 
+/**
+ * A residual block's end on x=[2,3]: a = leaf + leaf, then end(a, identity), then a weighted sum's backward. Returns
+ * the output, both gradients, and whether the output took a's buffer.
+ */
+function residualEnd(identityValues: number[], end: (a: Tensor, identity: Tensor) => Tensor) {
+  const leaf = Tensor.from([1, -2, 3, -4, 5, -6], [2, 3]);
+  leaf.requiresGrad = true;
+  const identity = Tensor.from(identityValues, [2, 3]);
+  identity.requiresGrad = true;
+  const a = add(leaf, leaf);
+  const y = end(a, identity);
+  backward(sum(mulConstant(y, Float32Array.from([1, 2, 3, 4, 5, 6]))));
+  return {
+    y: [...y.data],
+    dLeaf: [...(leaf.grad?.data ?? [])],
+    dId: [...(identity.grad?.data ?? [])],
+    shared: y.data === a.data,
+  };
+}
+
 for (const backend of ['js', 'native'] as const) {
   test(`x=[2,3] addRelu on ${backend}: relu(a + b) and its gradients as add then relu; in place it shares a's buffer`, (t) => {
     try {
@@ -96,21 +116,8 @@ for (const backend of ['js', 'native'] as const) {
       t.skip('native addon not built');
       return;
     }
-    const run = (fused: boolean) => {
-      const leaf = Tensor.from([1, -2, 3, -4, 5, -6], [2, 3]);
-      leaf.requiresGrad = true;
-      const identity = Tensor.from([0.5, 0.5, -7, 0.5, 0.5, 9], [2, 3]);
-      identity.requiresGrad = true;
-      const a = add(leaf, leaf);
-      const y = fused ? addRelu(a, identity, true) : relu(add(a, identity));
-      backward(sum(mulConstant(y, Float32Array.from([1, 2, 3, 4, 5, 6]))));
-      return {
-        y: [...y.data],
-        dLeaf: [...(leaf.grad?.data ?? [])],
-        dId: [...(identity.grad?.data ?? [])],
-        shared: y.data === a.data,
-      };
-    };
+    const identity = [0.5, 0.5, -7, 0.5, 0.5, 9];
+    const run = (fused: boolean) => residualEnd(identity, (a, id) => (fused ? addRelu(a, id, true) : relu(add(a, id))));
     const plain = run(false);
     const fused = run(true);
     assert.deepEqual(fused.y, [2.5, 0, 0, 0, 10.5, 0]);
@@ -124,21 +131,7 @@ for (const backend of ['js', 'native'] as const) {
 }
 
 test('x=[2,3] add in place (out += identity): shares a buffer, same sum and gradients as a copy; a leaf is refused', () => {
-  const run = (inplace: boolean) => {
-    const leaf = Tensor.from([1, -2, 3, -4, 5, -6], [2, 3]);
-    leaf.requiresGrad = true;
-    const identity = Tensor.from([0.5, 0.5, 0.5, 0.5, 0.5, 0.5], [2, 3]);
-    identity.requiresGrad = true;
-    const a = add(leaf, leaf);
-    const y = add(a, identity, inplace);
-    backward(sum(mulConstant(y, Float32Array.from([1, 2, 3, 4, 5, 6]))));
-    return {
-      y: [...y.data],
-      dLeaf: [...(leaf.grad?.data ?? [])],
-      dId: [...(identity.grad?.data ?? [])],
-      shared: y.data === a.data,
-    };
-  };
+  const run = (inplace: boolean) => residualEnd([0.5, 0.5, 0.5, 0.5, 0.5, 0.5], (a, id) => add(a, id, inplace));
   const copy = run(false);
   const inPlace = run(true);
   assert.deepEqual(inPlace.y, copy.y);
