@@ -5,9 +5,11 @@
 // ReLU are applied by the GEMM to each finished tile. When there are enough images or pairs to keep every thread
 // busy, threads take whole ones (each with its own buffers and serial GEMMs, no synchronisation); otherwise the
 // threads share each padding, im2col, GEMM and col2im. Other paths, where they pay:
-// - 3×3 stride-1 padding-1 with 64+ channels and at least 64 output tiles: Winograd (winograd.cc), F(4×4, 3×3) or
-//   F(2×2, 3×3) for the forward pass and the input gradient, F(2×2, 3×3) for the weight gradient;
-// - the same with fewer channels (CIFAR ResNets): direct, with no im2col (direct.cc), in all three passes;
+// - 3×3 stride-1 padding-1 in training batches, with fewer than 64 channels (CIFAR ResNets) or on planes of at most
+//   8×8: direct with a group of images in the vector lanes (direct.cc, direct_lanes_*), in all three passes;
+// - the same with 64+ channels and at least 64 output tiles: Winograd (winograd.cc), F(4×4, 3×3) or F(2×2, 3×3) for
+//   the forward pass and the input gradient, F(2×2, 3×3) for the weight gradient;
+// - the same with fewer channels and fewer images: direct, with no im2col (direct.cc), in all three passes;
 // - stride 2 with at most 160 taps (the stems): direct over a list of taps (direct.cc), forward;
 // - training on output planes of at most 64 pixels: several images per GEMM (batched_*, below);
 // all direct paths on CPUs with AVX2 or AVX-512.
@@ -323,11 +325,14 @@ void gemm_forward_packed(const ConvShape& s, const float* x, const float* packed
 
 }  // namespace
 
-// Without prepacked weights (training) the paths go: direct (narrow 3×3), strided direct (stems), several images
-// per GEMM (small planes), Winograd (3×3 with 64+ channels and enough tiles), im2col + GEMM.
+// Without prepacked weights (training) the paths go: direct with images in lanes (3×3, narrow or on small planes),
+// direct (narrow 3×3), strided direct (stems), several images per GEMM (small planes), Winograd (3×3 with 64+
+// channels and enough tiles), im2col + GEMM.
 void conv2d_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& ep, float* y) {
   size_t w_stride = 0;
-  if (direct_eligible(s)) {
+  if (direct_lanes_eligible(s)) {
+    direct_lanes_forward(s, x, w, ep, y);
+  } else if (direct_eligible(s)) {
     direct_forward(s, x, w, ep, y);
   } else if (direct_strided_eligible(s)) {
     direct_strided_forward(s, x, w, ep, y);
@@ -354,6 +359,10 @@ void conv2d_forward_packed(const ConvShape& s, const float* x, const float* pack
 }
 
 void conv2d_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx) {
+  if (direct_lanes_eligible(s)) {
+    direct_lanes_backward_input(s, dy, w, dx);
+    return;
+  }
   if (direct_eligible(s)) {
     direct_backward_input(s, dy, w, dx);
     return;
@@ -402,6 +411,10 @@ void conv2d_backward_weight(const ConvShape& s, const float* dy, const float* x,
   const size_t in_image = s.c * s.h * s.w, out_image = s.oc * p, dw_size = s.oc * k;
   if (s.n == 0) {
     std::fill(dw, dw + dw_size, 0.0f);
+    return;
+  }
+  if (direct_lanes_eligible(s)) {
+    direct_lanes_backward_weight(s, dy, x, dw);
     return;
   }
   if (direct_eligible(s)) {

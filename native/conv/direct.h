@@ -38,6 +38,19 @@ void direct3x3_tile_6x2x8_avx2_fma(size_t channels, const float* w, size_t in_ch
                                    bool relu);
 #endif
 
+// The same tile with images in lanes (direct_lanes_* below): tap (ky, kx) at ky·in_row_stride + kx·L, a vector of
+// L images per pixel.
+#if defined(RESNET_HAVE_AVX512)
+void direct3x3_lanes_tile_8x2x16_avx512(size_t channels, const float* w, size_t in_channel_stride,
+                                        size_t in_row_stride, const DirectTile& tile, size_t out_channel_stride,
+                                        size_t ocs, const float* bias, bool relu);
+#endif
+#if defined(RESNET_HAVE_AVX2_FMA)
+void direct3x3_lanes_tile_6x2x8_avx2_fma(size_t channels, const float* w, size_t in_channel_stride,
+                                         size_t in_row_stride, const DirectTile& tile, size_t out_channel_stride,
+                                         size_t ocs, const float* bias, bool relu);
+#endif
+
 // The same tile over an arbitrary list of taps: out[i][v][l] = act(Σ_t w[t][i] · in[v][offsets[t] + l] + (bias[i] +
 // residual[v][i·out_channel_stride + l])) — any kernel size, and strides through an input split into column phases
 // (the stems: direct_strided_* below).
@@ -72,6 +85,23 @@ void direct3x3_dw_4x3_avx2_fma(size_t images, const float* dy, size_t dy_image, 
                                float* lanes);
 #endif
 
+// The weight gradient on the images-in-lanes layout (direct_lanes_* below), one output-channel block and input
+// channel of one group of images at a time, over one kernel row (ky) or all three: sums[ky][i][kx] += Σ_l Σ_oy Σ_ox
+// dy[i][oy·w + ox][l] · in[(oy + ky)·in_row_stride + (ox + kx)·L + l], for i < OCB, where `dy` holds the block's
+// channels ([h·w][L] each, `dy_plane` apart; past ocs they repeat channel 0), `in` the padded channel at row ky
+// ([h + 2][w + 2][L]), and lane l is image l of the group. A kernel over one row sees only ky = 0.
+using DirectLanesWeightGradFn = void (*)(const float* dy, size_t dy_plane, size_t ocs, size_t h, size_t w,
+                                         const float* in, size_t in_row_stride, float* sums);
+
+#if defined(RESNET_HAVE_AVX512)
+void direct3x3_lanes_dw_3x9_avx512(const float* dy, size_t dy_plane, size_t ocs, size_t h, size_t w,
+                                   const float* in, size_t in_row_stride, float* sums);
+#endif
+#if defined(RESNET_HAVE_AVX2_FMA)
+void direct3x3_lanes_dw_4x3_avx2_fma(const float* dy, size_t dy_plane, size_t ocs, size_t h, size_t w,
+                                     const float* in, size_t in_row_stride, float* sums);
+#endif
+
 // 3×3, stride 1, padding 1, no dilation or groups, fewer than 64 input or output channels (Winograd takes the
 // rest), on a CPU with a vector tile kernel.
 bool direct_eligible(const ConvShape& s);
@@ -83,6 +113,16 @@ void direct_forward_packed(const ConvShape& s, const float* x, const float* pack
                            float* y);
 void direct_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx);
 void direct_backward_weight(const ConvShape& s, const float* dy, const float* x, float* dw);
+
+// The same 3×3 convolutions with a batch's images in the vector lanes: each group of L images (L = 16 for AVX-512,
+// 8 for AVX2) is repacked to [C][H + 2][W + 2][L], a vector per pixel, so that small planes (14×14, 7×7) fill every
+// lane, where a row of 7 pixels fills 7 of 16, and every load is one aligned vector. Forward and input gradient run
+// direct3x3_lanes_tile_* (then the output goes back to NCHW), the weight gradient direct3x3_lanes_dw_*. Where it pays (direct.cc): batches that fill three quarters of the
+// groups' lanes, 8 or more input channels, and fewer than 64 channels or planes of at most 8×8.
+bool direct_lanes_eligible(const ConvShape& s);
+void direct_lanes_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& ep, float* y);
+void direct_lanes_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx);
+void direct_lanes_backward_weight(const ConvShape& s, const float* dy, const float* x, float* dw);
 
 // Stride-2 convolutions with few taps (C·KH·KW ≤ 160: the 7×7 stems of 3 or 1 channels), forward only, on the same
 // tile kernels over a list of taps: as im2col + GEMM, unfolding and packing cost as much as the products of a GEMM

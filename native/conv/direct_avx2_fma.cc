@@ -57,11 +57,12 @@ __attribute__((always_inline)) inline void tap_6x2(const float* in0, const float
   }
 }
 
-}  // namespace
-
-void direct3x3_tile_6x2x8_avx2_fma(size_t channels, const float* w, size_t in_channel_stride, size_t in_row_stride,
-                                   const DirectTile& tile, size_t out_channel_stride, size_t ocs, const float* bias,
-                                   bool relu) {
+// The 3×3 tile with taps kCol floats apart along a row: 1 in planes, 8 with images in lanes.
+template <size_t kCol>
+__attribute__((always_inline)) inline void tile_3x3(size_t channels, const float* w, size_t in_channel_stride,
+                                                    size_t in_row_stride, const DirectTile& tile,
+                                                    size_t out_channel_stride, size_t ocs, const float* bias,
+                                                    bool relu) {
   __m256 acc[6][2];
   for (size_t i = 0; i < 6; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
   const float* in0 = tile.in[0];
@@ -71,7 +72,7 @@ void direct3x3_tile_6x2x8_avx2_fma(size_t channels, const float* w, size_t in_ch
     for (size_t ky = 0; ky < 3; ky++) {
 #pragma GCC unroll 3
       for (size_t kx = 0; kx < 3; kx++) {
-        tap_6x2(in0, in1, ky * in_row_stride + kx, w, acc);
+        tap_6x2(in0, in1, ky * in_row_stride + kx * kCol, w, acc);
         w += 6;
       }
     }
@@ -79,6 +80,27 @@ void direct3x3_tile_6x2x8_avx2_fma(size_t channels, const float* w, size_t in_ch
     in1 += in_channel_stride;
   }
   store_tile(acc, tile, out_channel_stride, ocs, bias, relu);
+}
+
+// The sum of v's 8 lanes, in a fixed order.
+__attribute__((always_inline)) inline float sum_lanes(__m256 v) {
+  const __m128 four = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 two = _mm_add_ps(four, _mm_movehl_ps(four, four));
+  return _mm_cvtss_f32(_mm_add_ss(two, _mm_shuffle_ps(two, two, 1)));
+}
+
+}  // namespace
+
+void direct3x3_tile_6x2x8_avx2_fma(size_t channels, const float* w, size_t in_channel_stride, size_t in_row_stride,
+                                   const DirectTile& tile, size_t out_channel_stride, size_t ocs, const float* bias,
+                                   bool relu) {
+  tile_3x3<1>(channels, w, in_channel_stride, in_row_stride, tile, out_channel_stride, ocs, bias, relu);
+}
+
+void direct3x3_lanes_tile_6x2x8_avx2_fma(size_t channels, const float* w, size_t in_channel_stride,
+                                         size_t in_row_stride, const DirectTile& tile, size_t out_channel_stride,
+                                         size_t ocs, const float* bias, bool relu) {
+  tile_3x3<8>(channels, w, in_channel_stride, in_row_stride, tile, out_channel_stride, ocs, bias, relu);
 }
 
 void direct_taps_tile_6x2x8_avx2_fma(size_t taps, const int32_t* offsets, const float* w, const DirectTile& tile,
@@ -138,6 +160,39 @@ void direct3x3_dw_4x3_avx2_fma(size_t images, const float* dy, size_t dy_image, 
       float* out = lanes + (i * 3 + kx) * 8;
       _mm256_storeu_ps(out, _mm256_add_ps(_mm256_loadu_ps(out), acc[i][kx]));
     }
+  }
+}
+
+// The weight gradient with images in lanes: as direct3x3_dw_4x3_avx2_fma (4 output channels × the 3 taps of one
+// kernel row), one pixel of 8 images per step, every load a whole aligned vector. Each accumulator's lanes
+// (images) are added up at the end.
+void direct3x3_lanes_dw_4x3_avx2_fma(const float* dy, size_t dy_plane, size_t ocs, size_t h, size_t w,
+                                     const float* in, size_t in_row_stride, float* sums) {
+  const float* rows[4];
+  for (size_t i = 0; i < 4; i++) rows[i] = dy + (i < ocs ? i : 0) * dy_plane;
+  __m256 acc[4][3];
+  for (size_t i = 0; i < 4; i++) acc[i][0] = acc[i][1] = acc[i][2] = _mm256_setzero_ps();
+  size_t at = 0;
+  for (size_t oy = 0; oy < h; oy++, in += in_row_stride) {
+    for (size_t ox = 0; ox < w; ox++, at += 8) {
+      const float* x = in + ox * 8;
+      __asm__("" : "+r"(x));  // as in direct3x3_lanes_dw_3x9_avx512: no values carried across pixels
+      const __m256 x0 = _mm256_load_ps(x);
+      const __m256 x1 = _mm256_load_ps(x + 8);
+      const __m256 x2 = _mm256_load_ps(x + 16);
+#pragma GCC unroll 4
+      for (size_t i = 0; i < 4; i++) {
+        const __m256 d = _mm256_load_ps(rows[i] + at);
+        acc[i][0] = _mm256_fmadd_ps(d, x0, acc[i][0]);
+        acc[i][1] = _mm256_fmadd_ps(d, x1, acc[i][1]);
+        acc[i][2] = _mm256_fmadd_ps(d, x2, acc[i][2]);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (size_t i = 0; i < 4; i++) {
+#pragma GCC unroll 3
+    for (size_t kx = 0; kx < 3; kx++) sums[i * 3 + kx] += sum_lanes(acc[i][kx]);
   }
 }
 

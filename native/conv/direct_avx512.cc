@@ -4,6 +4,10 @@
 #include "direct.h"
 
 #if defined(__AVX512F__)
+// GCC 12 warns that the _mm512_undefined_* inside its own shuffle and cast intrinsics is used uninitialized (GCC bug
+// 105593), as in batch_norm_avx512.cc.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 namespace resnet {
@@ -46,11 +50,12 @@ __attribute__((always_inline)) inline void tap_8x2(const float* in0, const float
   }
 }
 
-}  // namespace
-
-void direct3x3_tile_8x2x16_avx512(size_t channels, const float* w, size_t in_channel_stride, size_t in_row_stride,
-                                  const DirectTile& tile, size_t out_channel_stride, size_t ocs, const float* bias,
-                                  bool relu) {
+// The 3×3 tile with taps kCol floats apart along a row: 1 in planes, 16 with images in lanes.
+template <size_t kCol>
+__attribute__((always_inline)) inline void tile_3x3(size_t channels, const float* w, size_t in_channel_stride,
+                                                    size_t in_row_stride, const DirectTile& tile,
+                                                    size_t out_channel_stride, size_t ocs, const float* bias,
+                                                    bool relu) {
   __m512 acc[8][2];
   for (size_t i = 0; i < 8; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
   const float* in0 = tile.in[0];
@@ -60,7 +65,7 @@ void direct3x3_tile_8x2x16_avx512(size_t channels, const float* w, size_t in_cha
     for (size_t ky = 0; ky < 3; ky++) {
 #pragma GCC unroll 3
       for (size_t kx = 0; kx < 3; kx++) {
-        tap_8x2(in0, in1, ky * in_row_stride + kx, w, acc);
+        tap_8x2(in0, in1, ky * in_row_stride + kx * kCol, w, acc);
         w += 8;
       }
     }
@@ -68,6 +73,28 @@ void direct3x3_tile_8x2x16_avx512(size_t channels, const float* w, size_t in_cha
     in1 += in_channel_stride;
   }
   store_tile(acc, tile, out_channel_stride, ocs, bias, relu);
+}
+
+// The sum of v's 16 lanes, in a fixed order.
+__attribute__((always_inline)) inline float sum_lanes(__m512 v) {
+  const __m256 eight = _mm512_castps512_ps256(_mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(3, 2, 3, 2))));
+  const __m128 four = _mm_add_ps(_mm256_castps256_ps128(eight), _mm256_extractf128_ps(eight, 1));
+  const __m128 two = _mm_add_ps(four, _mm_movehl_ps(four, four));
+  return _mm_cvtss_f32(_mm_add_ss(two, _mm_shuffle_ps(two, two, 1)));
+}
+
+}  // namespace
+
+void direct3x3_tile_8x2x16_avx512(size_t channels, const float* w, size_t in_channel_stride, size_t in_row_stride,
+                                  const DirectTile& tile, size_t out_channel_stride, size_t ocs, const float* bias,
+                                  bool relu) {
+  tile_3x3<1>(channels, w, in_channel_stride, in_row_stride, tile, out_channel_stride, ocs, bias, relu);
+}
+
+void direct3x3_lanes_tile_8x2x16_avx512(size_t channels, const float* w, size_t in_channel_stride,
+                                        size_t in_row_stride, const DirectTile& tile, size_t out_channel_stride,
+                                        size_t ocs, const float* bias, bool relu) {
+  tile_3x3<16>(channels, w, in_channel_stride, in_row_stride, tile, out_channel_stride, ocs, bias, relu);
 }
 
 void direct_taps_tile_8x2x16_avx512(size_t taps, const int32_t* offsets, const float* w, const DirectTile& tile,
@@ -135,6 +162,49 @@ void direct3x3_dw_3x9_avx512(size_t images, const float* dy, size_t dy_image, si
         float* out = lanes + ((ky * 3 + i) * 3 + kx) * 16;
         _mm512_storeu_ps(out, _mm512_add_ps(_mm512_loadu_ps(out), acc[i][ky][kx]));
       }
+    }
+  }
+}
+
+// The weight gradient with images in lanes: as direct3x3_dw_3x9_avx512 (3 output channels × 9 taps = 27
+// accumulators), one pixel of 16 images per step, every load a whole aligned vector: 3 dy vectors and 9 input
+// vectors feed 27 FMAs. Each accumulator's lanes (images) are added up at the end.
+void direct3x3_lanes_dw_3x9_avx512(const float* dy, size_t dy_plane, size_t ocs, size_t h, size_t w,
+                                   const float* in, size_t in_row_stride, float* sums) {
+  const float* rows[3];
+  for (size_t i = 0; i < 3; i++) rows[i] = dy + (i < ocs ? i : 0) * dy_plane;
+  __m512 acc[3][3][3];  // [i][ky][kx]
+#pragma GCC unroll 27
+  for (size_t j = 0; j < 27; j++) (&acc[0][0][0])[j] = _mm512_setzero_ps();
+  size_t at = 0;
+  for (size_t oy = 0; oy < h; oy++, in += in_row_stride) {
+    for (size_t ox = 0; ox < w; ox++, at += 16) {
+      const __m512 d0 = _mm512_load_ps(rows[0] + at);
+      const __m512 d1 = _mm512_load_ps(rows[1] + at);
+      const __m512 d2 = _mm512_load_ps(rows[2] + at);
+      const float* x = in + ox * 16;
+      // Hidden from the compiler: knowing that this pixel's kx = 1 vectors are the last one's kx = 2, GCC carried
+      // them across iterations and spilled the accumulators to the stack.
+      __asm__("" : "+r"(x));
+#pragma GCC unroll 3
+      for (size_t ky = 0; ky < 3; ky++) {
+#pragma GCC unroll 3
+        for (size_t kx = 0; kx < 3; kx++) {
+          __m512 v = _mm512_load_ps(x + ky * in_row_stride + kx * 16);
+          __asm__("" : "+v"(v));  // one load per input vector (see direct3x3_dw_3x9_avx512)
+          acc[0][ky][kx] = _mm512_fmadd_ps(d0, v, acc[0][ky][kx]);
+          acc[1][ky][kx] = _mm512_fmadd_ps(d1, v, acc[1][ky][kx]);
+          acc[2][ky][kx] = _mm512_fmadd_ps(d2, v, acc[2][ky][kx]);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 3
+  for (size_t ky = 0; ky < 3; ky++) {
+#pragma GCC unroll 3
+    for (size_t i = 0; i < 3; i++) {
+#pragma GCC unroll 3
+      for (size_t kx = 0; kx < 3; kx++) sums[(ky * 3 + i) * 3 + kx] += sum_lanes(acc[i][ky][kx]);
     }
   }
 }
