@@ -468,19 +468,43 @@ void for_lane_groups(size_t n, size_t lanes, Group group) {
   }
 }
 
+// Tiles [t0, t1) of one group (tile t: output pixels 2t and 2t + 1 × OCB channels, over the cin·9 taps) into out
+// [cout][P][L]: in bands whose input rows (about kLaneBandFloats) stay in L2, and in each band block by block of
+// output channels, each block over all the band's tiles, so that its weights stay in L1.
 constexpr size_t kLaneBandFloats = 128 * 1024;
+
+void run_lane_tiles(const DirectKernel& k, const LaneLayout& g, size_t cin, size_t cout, const float* padded,
+                    const float* packed_w, float* out, size_t t0, size_t t1) {
+  const size_t L = g.lanes, p = g.plane(), blocks = ceil_div(cout, k.ocb);
+  const size_t rows = std::max<size_t>(3, kLaneBandFloats / (cin * g.padded_w * L)) - 2;
+  const size_t band = std::max<size_t>(1, rows * g.w / 2);
+  for (size_t band0 = t0; band0 < t1; band0 += band) {
+    const size_t band1 = std::min(t1, band0 + band);
+    for (size_t b = 0; b < blocks; b++) {
+      const size_t oc0 = b * k.ocb;
+      for (size_t t = band0; t < band1; t++) {
+        DirectTile tile{};
+        for (size_t v = 0; v < 2; v++) {
+          const size_t q = std::min(2 * t + v, p - 1);
+          tile.in[v] = padded + (q / g.w * g.padded_w + q % g.w) * L;
+          tile.out[v] = out + (oc0 * p + q) * L;
+          tile.valid[v] = 2 * t + v < p ? L : 0;
+        }
+        k.lanes_tile(cin, packed_w + b * cin * 9 * k.ocb, g.padded_plane * L, g.padded_w * L, tile, p * L,
+                     std::min(k.ocb, cout - oc0), nullptr, false);
+      }
+    }
+  }
+}
 
 // The 3×3 convolution of `cin` channels into `cout` (the forward pass, or the input gradient with dy in and the
 // weights flipped), weights in the tile layout [block][cin][9][OCB]. Per group: x to lanes with its border, the
-// tiles (two output pixels × OCB channels, over the C·9 taps), the output back to NCHW with the epilogue.
+// tiles, the output back to NCHW with the epilogue.
 void lanes_run(const ConvShape& s, size_t cin, size_t cout, const float* x, const float* packed_w,
                const ConvEpilogue& ep, float* y) {
   const DirectKernel& k = *kernel();
   const LaneLayout g(k.lanes, s.h, s.w);
-  const size_t L = k.lanes, p = g.plane(), in_image = cin * p, out_image = cout * p;
-  const size_t blocks = ceil_div(cout, k.ocb), tiles = ceil_div(p, 2);
-  const size_t row_floats = cin * g.padded_w * L, rows = std::max<size_t>(3, kLaneBandFloats / row_floats) - 2;
-  const size_t band = std::max<size_t>(1, rows * s.w / 2);
+  const size_t L = k.lanes, p = g.plane(), in_image = cin * p, out_image = cout * p, tiles = ceil_div(p, 2);
   const bool any = ep.bias || ep.residual || ep.relu;
   for_lane_groups(s.n, L, [&](size_t img0, size_t count, bool shared) {
     float* padded = thread_scratch<kIm2col>(cin * g.padded_plane * L);
@@ -488,25 +512,8 @@ void lanes_run(const ConvShape& s, size_t cin, size_t cout, const float* x, cons
     parallel_ranges_if(shared, cin, 1, [&](size_t c0, size_t c1) {
       to_lanes(g, x + img0 * in_image, in_image, count, true, padded, c0, c1);
     });
-    // Bands of tiles whose input rows stay in L2, and in each band block by block of output channels, each over
-    // all the band's tiles: the block's weights stay in L1.
     parallel_ranges_if(shared, tiles, 1, [&](size_t t0, size_t t1) {
-      for (size_t band0 = t0; band0 < t1; band0 += band) {
-      for (size_t b = 0; b < blocks; b++) {
-        const size_t oc0 = b * k.ocb;
-        for (size_t t = band0; t < std::min(t1, band0 + band); t++) {
-          DirectTile tile{};
-          for (size_t v = 0; v < 2; v++) {
-            const size_t q = std::min(2 * t + v, p - 1);
-            tile.in[v] = padded + (q / s.w * g.padded_w + q % s.w) * L;
-            tile.out[v] = out + (oc0 * p + q) * L;
-            tile.valid[v] = 2 * t + v < p ? L : 0;
-          }
-          k.lanes_tile(cin, packed_w + b * cin * 9 * k.ocb, g.padded_plane * L, g.padded_w * L, tile, p * L,
-                       std::min(k.ocb, cout - oc0), nullptr, false);
-        }
-      }
-      }
+      run_lane_tiles(k, g, cin, cout, padded, packed_w, out, t0, t1);
     });
     parallel_ranges_if(shared, cout, 1, [&](size_t c0, size_t c1) {
       float* yg = y + img0 * out_image;

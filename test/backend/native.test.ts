@@ -58,12 +58,14 @@ const cases: Case[] = [
   // 3×3 stride-1 padding-1 training batches with 8+ input channels, and fewer than 64 channels or planes of at most
   // 8×8, run with images in the vector lanes (direct.cc), all three passes. L = 16 (AVX-512) or 8 (AVX2) images per
   // group: 12 images (one group with empty lanes that the threads share / two whole groups), 30 (16 + 14 / 8 + 8 + 8
-  // + 6: a partial last group, lanes not a multiple of 4), 64 channels on a 5×6 plane, and 64 images (4 or 8 groups);
-  // rows not a multiple of 4 pixels, an odd pixel count, output channels that leave partial blocks.
+  // + 6: a partial last group, lanes not a multiple of 4), 64 channels on a 5×6 plane, 64 images (4 or 8 groups), and
+  // 40 channels on 20×20, whose tiles run in bands of 7 or 16 rows; rows not a multiple of 4 pixels, an odd pixel
+  // count, output channels that leave partial blocks.
   [[12, 8, 13, 11], [7, 8, 3, 3], { padding: 1 }],
   [[30, 32, 7, 7], [20, 32, 3, 3], { padding: 1 }],
   [[16, 72, 5, 6], [64, 72, 3, 3], { padding: 1 }],
   [[64, 8, 4, 6], [5, 8, 3, 3], { padding: 1 }],
+  [[12, 40, 20, 20], [8, 40, 3, 3], { padding: 1 }],
   // Pointwise with one K block and more columns than a GEMM column block (4096) and a B panel group (half of L2):
   // whole rows of C per A panel, in several groups with a partial last one.
   [[1, 120, 97, 97], [20, 120, 1, 1], {}],
