@@ -5,8 +5,9 @@
 // ReLU are applied by the GEMM to each finished tile. When there are enough images or pairs to keep every thread
 // busy, threads take whole ones (each with its own buffers and serial GEMMs, no synchronisation); otherwise the
 // threads share each padding, im2col, GEMM and col2im. Other paths, where they pay:
-// - 3×3 stride-1 padding-1 in training batches, with fewer than 64 channels (CIFAR ResNets) or on planes of at most
-//   8×8: direct with a group of images in the vector lanes (direct.cc, direct_lanes_*), in all three passes;
+// - 3×3 padding-1 in training batches, with fewer than 64 channels (CIFAR ResNets) or output planes of at most 8×8:
+//   direct with a group of images in the vector lanes (direct.cc, direct_lanes_*), in all three passes at stride 1,
+//   forward and weight gradient at stride 2;
 // - the same with 64+ channels and at least 64 output tiles: Winograd (winograd.cc), F(4×4, 3×3) or F(2×2, 3×3) for
 //   the forward pass and the input gradient, F(2×2, 3×3) for the weight gradient;
 // - the same with fewer channels and fewer images: direct, with no im2col (direct.cc), in all three passes;
@@ -359,7 +360,7 @@ void conv2d_forward_packed(const ConvShape& s, const float* x, const float* pack
 }
 
 void conv2d_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx) {
-  if (direct_lanes_eligible(s)) {
+  if (direct_lanes_eligible(s) && s.stride_h == 1) {
     direct_lanes_backward_input(s, dy, w, dx);
     return;
   }

@@ -468,16 +468,18 @@ void for_lane_groups(size_t n, size_t lanes, Group group) {
   }
 }
 
-// Tiles [t0, t1) of one group (tile t: output pixels 2t and 2t + 1 × OCB channels, over the cin·9 taps) into out
-// [cout][P][L]: in bands whose input rows (about kLaneBandFloats) stay in L2, and in each band block by block of
-// output channels, each block over all the band's tiles, so that its weights stay in L1.
+// Tiles [t0, t1) of one group (tile t: output pixels 2t and 2t + 1 × OCB channels, over the cin·9 taps) of a
+// convolution from the input `in` (padded) to the output `out` ([cout][P][L]) at `stride`: in bands whose input rows
+// (about kLaneBandFloats) stay in L2, and in each band block by block of output channels, each block over all the
+// band's tiles, so that its weights stay in L1.
 constexpr size_t kLaneBandFloats = 128 * 1024;
 
-void run_lane_tiles(const DirectKernel& k, const LaneLayout& g, size_t cin, size_t cout, const float* padded,
-                    const float* packed_w, float* out, size_t t0, size_t t1) {
-  const size_t L = g.lanes, p = g.plane(), blocks = ceil_div(cout, k.ocb);
-  const size_t rows = std::max<size_t>(3, kLaneBandFloats / (cin * g.padded_w * L)) - 2;
-  const size_t band = std::max<size_t>(1, rows * g.w / 2);
+void run_lane_tiles(const DirectKernel& k, const LaneLayout& in, const LaneLayout& out_layout, size_t stride,
+                    size_t cin, size_t cout, const float* padded, const float* packed_w, float* out, size_t t0,
+                    size_t t1) {
+  const size_t L = in.lanes, p = out_layout.plane(), ow = out_layout.w, blocks = ceil_div(cout, k.ocb);
+  const size_t rows = std::max<size_t>(3, kLaneBandFloats / (cin * in.padded_w * L)) - 2;
+  const size_t band = std::max<size_t>(1, std::max<size_t>(1, rows / stride) * ow / 2);
   for (size_t band0 = t0; band0 < t1; band0 += band) {
     const size_t band1 = std::min(t1, band0 + band);
     for (size_t b = 0; b < blocks; b++) {
@@ -486,25 +488,26 @@ void run_lane_tiles(const DirectKernel& k, const LaneLayout& g, size_t cin, size
         DirectTile tile{};
         for (size_t v = 0; v < 2; v++) {
           const size_t q = std::min(2 * t + v, p - 1);
-          tile.in[v] = padded + (q / g.w * g.padded_w + q % g.w) * L;
+          tile.in[v] = padded + (q / ow * in.padded_w + q % ow) * stride * L;
           tile.out[v] = out + (oc0 * p + q) * L;
           tile.valid[v] = 2 * t + v < p ? L : 0;
         }
-        k.lanes_tile(cin, packed_w + b * cin * 9 * k.ocb, g.padded_plane * L, g.padded_w * L, tile, p * L,
+        k.lanes_tile(cin, packed_w + b * cin * 9 * k.ocb, in.padded_plane * L, in.padded_w * L, tile, p * L,
                      std::min(k.ocb, cout - oc0), nullptr, false);
       }
     }
   }
 }
 
-// The 3×3 convolution of `cin` channels into `cout` (the forward pass, or the input gradient with dy in and the
-// weights flipped), weights in the tile layout [block][cin][9][OCB]. Per group: x to lanes with its border, the
-// tiles, the output back to NCHW with the epilogue.
-void lanes_run(const ConvShape& s, size_t cin, size_t cout, const float* x, const float* packed_w,
+// The 3×3 convolution of `cin` channels into `cout` at `stride` (the forward pass, or at stride 1 the input
+// gradient with dy in and the weights flipped), weights in the tile layout [block][cin][9][OCB]. Per group: x to
+// lanes with its border, the tiles, the output back to NCHW with the epilogue.
+void lanes_run(const ConvShape& s, size_t stride, size_t cin, size_t cout, const float* x, const float* packed_w,
                const ConvEpilogue& ep, float* y) {
   const DirectKernel& k = *kernel();
-  const LaneLayout g(k.lanes, s.h, s.w);
-  const size_t L = k.lanes, p = g.plane(), in_image = cin * p, out_image = cout * p, tiles = ceil_div(p, 2);
+  const LaneLayout g(k.lanes, s.h, s.w), go(k.lanes, s.oh, s.ow);
+  const size_t L = k.lanes, p = go.plane(), in_image = cin * g.plane(), out_image = cout * p;
+  const size_t tiles = ceil_div(p, 2);
   const bool any = ep.bias || ep.residual || ep.relu;
   for_lane_groups(s.n, L, [&](size_t img0, size_t count, bool shared) {
     float* padded = thread_scratch<kIm2col>(cin * g.padded_plane * L);
@@ -513,11 +516,11 @@ void lanes_run(const ConvShape& s, size_t cin, size_t cout, const float* x, cons
       to_lanes(g, x + img0 * in_image, in_image, count, true, padded, c0, c1);
     });
     parallel_ranges_if(shared, tiles, 1, [&](size_t t0, size_t t1) {
-      run_lane_tiles(k, g, cin, cout, padded, packed_w, out, t0, t1);
+      run_lane_tiles(k, g, go, stride, cin, cout, padded, packed_w, out, t0, t1);
     });
     parallel_ranges_if(shared, cout, 1, [&](size_t c0, size_t c1) {
       float* yg = y + img0 * out_image;
-      from_lanes(g, out, count, yg, out_image, c0, c1);
+      from_lanes(go, out, count, yg, out_image, c0, c1);
       if (!any) return;
       for (size_t i = 0; i < count; i++) {
         for (size_t oc = c0; oc < c1; oc++) {
@@ -538,34 +541,34 @@ void lanes_run(const ConvShape& s, size_t cin, size_t cout, const float* x, cons
 // 64 or more channels the lanes win on planes up to 8×8 up to 256 channels (128 at 7×7: 25 → 21 ms; 512 at 7×7
 // lost, 73 against 105 ms) while a group's padded input stays in L2, and Winograd wins above (64 channels at 56×56:
 // 57 against 100 ms; a tie at 14×14). With fewer than 8 input channels (the CIFAR stems) the repacking costs more
-// than it saves.
+// than it saves. Stride 2 (resnet20's 16 → 32 and 32 → 64): forward and dw 1.4-2× faster than im2col + GEMM.
 constexpr size_t kLanesFewChannelsBytes = 8u << 20;  // a group's padded input, fewer than 64 channels
 constexpr size_t kLanesManyChannelsBytes = 3u << 19;  // 1.5 MiB, 64 channels or more
 
 bool direct_lanes_eligible(const ConvShape& s) {
   const DirectKernel* k = kernel();
-  if (k == nullptr || s.kh != 3 || s.kw != 3 || s.stride_h != 1 || s.stride_w != 1 || s.pad_h != 1 || s.pad_w != 1 ||
-      s.dilation_h != 1 || s.dilation_w != 1 || s.groups != 1 || s.c < 8) {
+  if (k == nullptr || s.kh != 3 || s.kw != 3 || s.stride_h != s.stride_w || s.stride_h > 2 || s.pad_h != 1 ||
+      s.pad_w != 1 || s.dilation_h != 1 || s.dilation_w != 1 || s.groups != 1 || s.c < 8) {
     return false;
   }
   // At least three quarters of the groups' lanes hold images.
   if (4 * s.n < 3 * ceil_div(s.n, k->lanes) * k->lanes) return false;
   const size_t group_bytes = std::max(s.c, s.oc) * (s.h + 2) * (s.w + 2) * k->lanes * sizeof(float);
   if (s.c < 64 && s.oc < 64) return group_bytes <= kLanesFewChannelsBytes;
-  return s.h * s.w <= 64 && std::max(s.c, s.oc) <= 256 && group_bytes <= kLanesManyChannelsBytes;
+  return s.oh * s.ow <= 64 && std::max(s.c, s.oc) <= 256 && group_bytes <= kLanesManyChannelsBytes;
 }
 
 void direct_lanes_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& ep, float* y) {
   float* packed = thread_scratch<kPackedWeight>(direct_packed_weight_size(s));
   pack(s, w, packed, false);
-  lanes_run(s, s.c, s.oc, x, packed, ep, y);
+  lanes_run(s, s.stride_h, s.c, s.oc, x, packed, ep, y);
 }
 
 void direct_lanes_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx) {
   const size_t ocb = kernel()->ocb;
   float* packed = thread_scratch<kPackedWeight>(ceil_div(s.c, ocb) * ocb * s.oc * 9);
   pack(s, w, packed, true);
-  lanes_run(s, s.oc, s.c, dy, packed, ConvEpilogue{nullptr, nullptr, false}, dx);
+  lanes_run(s, 1, s.oc, s.c, dy, packed, ConvEpilogue{nullptr, nullptr, false}, dx);
 }
 
 // Per group: x to lanes with its border, dy to lanes, then the (block, input channel) pairs, each adding to its own
@@ -573,8 +576,8 @@ void direct_lanes_backward_input(const ConvShape& s, const float* dy, const floa
 // order.
 void direct_lanes_backward_weight(const ConvShape& s, const float* dy, const float* x, float* dw) {
   const DirectKernel& k = *kernel();
-  const LaneLayout g(k.lanes, s.h, s.w);
-  const size_t L = k.lanes, p = g.plane(), in_image = s.c * p, out_image = s.oc * p;
+  const LaneLayout g(k.lanes, s.h, s.w), go(k.lanes, s.oh, s.ow);
+  const size_t L = k.lanes, p = go.plane(), in_image = s.c * g.plane(), out_image = s.oc * p;
   const size_t pair_sums = 3 * k.dw_ocb * 3, pairs = ceil_div(s.oc, k.dw_ocb) * s.c, size = pairs * pair_sums;
   const size_t groups = ceil_div(s.n, L), parts = summing_parts(groups);
   float* sums = thread_scratch<kWeightGradPartials>(parts * size);
@@ -587,13 +590,13 @@ void direct_lanes_backward_weight(const ConvShape& s, const float* dy, const flo
       to_lanes(g, x + img0 * in_image, in_image, count, true, padded, c0, c1);
     });
     parallel_ranges_if(shared, s.oc, 1, [&](size_t c0, size_t c1) {
-      to_lanes(g, dy + img0 * out_image, out_image, count, false, dyl, c0, c1);
+      to_lanes(go, dy + img0 * out_image, out_image, count, false, dyl, c0, c1);
     });
     parallel_ranges_if(shared, pairs, 1, [&](size_t q0, size_t q1) {
       for (size_t q = q0; q < q1; q++) {
         const size_t b = q / s.c, c = q % s.c, oc0 = b * k.dw_ocb;
         for (size_t ky = 0; ky < 3; ky += k.dw_rows) {
-          k.dw_lanes(dyl + oc0 * p * L, p * L, std::min(k.dw_ocb, s.oc - oc0), s.h, s.w,
+          k.dw_lanes(dyl + oc0 * p * L, p * L, std::min(k.dw_ocb, s.oc - oc0), s.oh, s.ow, s.stride_h,
                      padded + (c * g.padded_plane + ky * g.padded_w) * L, g.padded_w * L,
                      part + q * pair_sums + ky * k.dw_ocb * 3);
         }

@@ -87,18 +87,19 @@ void direct3x3_dw_4x3_avx2_fma(size_t images, const float* dy, size_t dy_image, 
 
 // The weight gradient on the images-in-lanes layout (direct_lanes_* below), one output-channel block and input
 // channel of one group of images at a time, over one kernel row (ky) or all three: sums[ky][i][kx] += Σ_l Σ_oy Σ_ox
-// dy[i][oy·w + ox][l] · in[(oy + ky)·in_row_stride + (ox + kx)·L + l], for i < OCB, where `dy` holds the block's
-// channels ([h·w][L] each, `dy_plane` apart; past ocs they repeat channel 0), `in` the padded channel at row ky
-// ([h + 2][w + 2][L]), and lane l is image l of the group. A kernel over one row sees only ky = 0.
+// dy[i][oy·w + ox][l] · in[(oy·stride + ky)·in_row_stride + (ox·stride + kx)·L + l], for i < OCB, where `dy` holds
+// the block's channels ([h·w][L] each, h×w the output plane, `dy_plane` apart; past ocs they repeat channel 0), `in`
+// the padded channel at row ky ([H + 2][W + 2][L]), and lane l is image l of the group. A kernel over one row sees
+// only ky = 0.
 using DirectLanesWeightGradFn = void (*)(const float* dy, size_t dy_plane, size_t ocs, size_t h, size_t w,
-                                         const float* in, size_t in_row_stride, float* sums);
+                                         size_t stride, const float* in, size_t in_row_stride, float* sums);
 
 #if defined(RESNET_HAVE_AVX512)
-void direct3x3_lanes_dw_3x9_avx512(const float* dy, size_t dy_plane, size_t ocs, size_t h, size_t w,
+void direct3x3_lanes_dw_3x9_avx512(const float* dy, size_t dy_plane, size_t ocs, size_t h, size_t w, size_t stride,
                                    const float* in, size_t in_row_stride, float* sums);
 #endif
 #if defined(RESNET_HAVE_AVX2_FMA)
-void direct3x3_lanes_dw_4x3_avx2_fma(const float* dy, size_t dy_plane, size_t ocs, size_t h, size_t w,
+void direct3x3_lanes_dw_4x3_avx2_fma(const float* dy, size_t dy_plane, size_t ocs, size_t h, size_t w, size_t stride,
                                      const float* in, size_t in_row_stride, float* sums);
 #endif
 
@@ -114,11 +115,12 @@ void direct_forward_packed(const ConvShape& s, const float* x, const float* pack
 void direct_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx);
 void direct_backward_weight(const ConvShape& s, const float* dy, const float* x, float* dw);
 
-// The same 3×3 convolutions with a batch's images in the vector lanes: each group of L images (L = 16 for AVX-512,
-// 8 for AVX2) is repacked to [C][H + 2][W + 2][L], a vector per pixel, so that small planes (14×14, 7×7) fill every
-// lane, where a row of 7 pixels fills 7 of 16, and every load is one aligned vector. Forward and input gradient run
-// direct3x3_lanes_tile_* (then the output goes back to NCHW), the weight gradient direct3x3_lanes_dw_*. Where it pays (direct.cc): batches that fill three quarters of the
-// groups' lanes, 8 or more input channels, and fewer than 64 channels or planes of at most 8×8.
+// 3×3 convolutions (stride 1, and stride 2 but for the input gradient) with a batch's images in the vector lanes:
+// each group of L images (L = 16 for AVX-512, 8 for AVX2) is repacked to [C][H + 2][W + 2][L], a vector per pixel,
+// so that small planes (14×14, 7×7) fill every lane, where a row of 7 pixels fills 7 of 16, and every load is one
+// aligned vector. Forward and input gradient run direct3x3_lanes_tile_* (then the output goes back to NCHW), the
+// weight gradient direct3x3_lanes_dw_*. Where it pays (direct.cc): batches that fill three quarters of the groups'
+// lanes, 8 or more input channels, and fewer than 64 channels or output planes of at most 8×8.
 bool direct_lanes_eligible(const ConvShape& s);
 void direct_lanes_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& ep, float* y);
 void direct_lanes_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx);

@@ -166,16 +166,16 @@ void direct3x3_dw_4x3_avx2_fma(size_t images, const float* dy, size_t dy_image, 
 // The weight gradient with images in lanes: as direct3x3_dw_4x3_avx2_fma (4 output channels × the 3 taps of one
 // kernel row), one pixel of 8 images per step, every load a whole aligned vector. Each accumulator's lanes
 // (images) are added up at the end.
-void direct3x3_lanes_dw_4x3_avx2_fma(const float* dy, size_t dy_plane, size_t ocs, size_t h, size_t w,
+void direct3x3_lanes_dw_4x3_avx2_fma(const float* dy, size_t dy_plane, size_t ocs, size_t h, size_t w, size_t stride,
                                      const float* in, size_t in_row_stride, float* sums) {
   const float* rows[4];
   for (size_t i = 0; i < 4; i++) rows[i] = dy + (i < ocs ? i : 0) * dy_plane;
   __m256 acc[4][3];
   for (size_t i = 0; i < 4; i++) acc[i][0] = acc[i][1] = acc[i][2] = _mm256_setzero_ps();
   size_t at = 0;
-  for (size_t oy = 0; oy < h; oy++, in += in_row_stride) {
+  for (size_t oy = 0; oy < h; oy++, in += stride * in_row_stride) {
     for (size_t ox = 0; ox < w; ox++, at += 8) {
-      const float* x = in + ox * 8;
+      const float* x = in + ox * stride * 8;
       __asm__("" : "+r"(x));  // as in direct3x3_lanes_dw_3x9_avx512: no values carried across pixels
       const __m256 x0 = _mm256_load_ps(x);
       const __m256 x1 = _mm256_load_ps(x + 8);

@@ -169,7 +169,7 @@ void direct3x3_dw_3x9_avx512(size_t images, const float* dy, size_t dy_image, si
 // The weight gradient with images in lanes: as direct3x3_dw_3x9_avx512 (3 output channels × 9 taps = 27
 // accumulators), one pixel of 16 images per step, every load a whole aligned vector: 3 dy vectors and 9 input
 // vectors feed 27 FMAs. Each accumulator's lanes (images) are added up at the end.
-void direct3x3_lanes_dw_3x9_avx512(const float* dy, size_t dy_plane, size_t ocs, size_t h, size_t w,
+void direct3x3_lanes_dw_3x9_avx512(const float* dy, size_t dy_plane, size_t ocs, size_t h, size_t w, size_t stride,
                                    const float* in, size_t in_row_stride, float* sums) {
   const float* rows[3];
   for (size_t i = 0; i < 3; i++) rows[i] = dy + (i < ocs ? i : 0) * dy_plane;
@@ -177,12 +177,12 @@ void direct3x3_lanes_dw_3x9_avx512(const float* dy, size_t dy_plane, size_t ocs,
 #pragma GCC unroll 27
   for (size_t j = 0; j < 27; j++) (&acc[0][0][0])[j] = _mm512_setzero_ps();
   size_t at = 0;
-  for (size_t oy = 0; oy < h; oy++, in += in_row_stride) {
+  for (size_t oy = 0; oy < h; oy++, in += stride * in_row_stride) {
     for (size_t ox = 0; ox < w; ox++, at += 16) {
       const __m512 d0 = _mm512_load_ps(rows[0] + at);
       const __m512 d1 = _mm512_load_ps(rows[1] + at);
       const __m512 d2 = _mm512_load_ps(rows[2] + at);
-      const float* x = in + ox * 16;
+      const float* x = in + ox * stride * 16;
       // Hidden from the compiler: knowing that this pixel's kx = 1 vectors are the last one's kx = 2, GCC carried
       // them across iterations and spilled the accumulators to the stack.
       __asm__("" : "+r"(x));

@@ -12,6 +12,12 @@ import { assertClose } from '../helpers.ts';
 const native = nativeKernels();
 const rng = new Generator(7);
 const randn = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
+/** Seeds rng from a case's description, so that each case draws the same data whatever runs before it. */
+function seedFor(description: string): void {
+  let h = 2166136261;
+  for (let i = 0; i < description.length; i++) h = Math.imul(h ^ description.charCodeAt(i), 16777619);
+  rng.manualSeed(h >>> 0);
+}
 
 type Case = [x: number[], w: number[], opts: { stride?: number; padding?: number; dilation?: number; groups?: number }];
 const cases: Case[] = [
@@ -55,8 +61,8 @@ const cases: Case[] = [
   [[5, 16, 28, 28], [32, 16, 3, 3], { padding: 1 }],
   [[4, 32, 14, 33], [10, 32, 3, 3], { padding: 1 }],
   [[2, 63, 5, 17], [64, 63, 3, 3], { padding: 1 }],
-  // 3×3 stride-1 padding-1 training batches with 8+ input channels, and fewer than 64 channels or planes of at most
-  // 8×8, run with images in the vector lanes (direct.cc), all three passes. L = 16 (AVX-512) or 8 (AVX2) images per
+  // 3×3 stride-1 padding-1 training batches with 8+ input channels, and fewer than 64 channels or output planes of
+  // at most 8×8, run with images in the vector lanes (direct.cc), all three passes. L = 16 (AVX-512) or 8 (AVX2) images per
   // group: 12 images (one group with empty lanes that the threads share / two whole groups), 30 (16 + 14 / 8 + 8 + 8
   // + 6: a partial last group, lanes not a multiple of 4), 64 channels on a 5×6 plane, 64 images (4 or 8 groups), and
   // 40 channels on 20×20, whose tiles run in bands of 7 or 16 rows; rows not a multiple of 4 pixels, an odd pixel
@@ -66,6 +72,9 @@ const cases: Case[] = [
   [[16, 72, 5, 6], [64, 72, 3, 3], { padding: 1 }],
   [[64, 8, 4, 6], [5, 8, 3, 3], { padding: 1 }],
   [[12, 40, 20, 20], [8, 40, 3, 3], { padding: 1 }],
+  // Stride 2 in the lanes forward and dw (dx keeps the im2col path): odd input sizes, and 32 -> 64 channels to 7×7.
+  [[12, 8, 13, 11], [7, 8, 3, 3], { stride: 2, padding: 1 }],
+  [[30, 32, 14, 14], [64, 32, 3, 3], { stride: 2, padding: 1 }],
   // Pointwise with one K block and more columns than a GEMM column block (4096) and a B panel group (half of L2):
   // whole rows of C per A panel, in several groups with a partial last one.
   [[1, 120, 97, 97], [20, 120, 1, 1], {}],
@@ -73,9 +82,10 @@ const cases: Case[] = [
   [[1, 128, 64, 64], [16, 128, 3, 3], { stride: 2, padding: 1 }],
 ];
 
-/** Forward, dx and dw of conv2d on random data: native against the js reference, rtol 1e-5. */
-function checkConvAgainstJs(xs: readonly number[], ws: readonly number[], g: ConvGeometry): void {
+/** Forward, dx and dw of conv2d on random data: native against the js reference, rtol 1e-5 unless given. */
+function checkConvAgainstJs(xs: readonly number[], ws: readonly number[], g: ConvGeometry, rtol = 1e-5): void {
   assert.ok(native);
+  seedFor(JSON.stringify([xs, ws, g]));
   const x = randn(xs.reduce((a, b) => a * b));
   const w = randn(ws.reduce((a, b) => a * b));
   const bias = randn(g.oc);
@@ -83,16 +93,16 @@ function checkConvAgainstJs(xs: readonly number[], ws: readonly number[], g: Con
   const [y1, y2] = [new Float32Array(ySize), new Float32Array(ySize)];
   jsKernels.conv2d(g, x, w, bias, y1);
   native.conv2d(g, x, w, bias, y2);
-  assertClose(y2, y1, { rtol: 1e-5, what: 'y' });
+  assertClose(y2, y1, { rtol, what: 'y' });
   const dy = randn(ySize);
   const [dx1, dx2] = [new Float32Array(x.length), new Float32Array(x.length)];
   jsKernels.conv2dBackwardInput(g, dy, w, dx1);
   native.conv2dBackwardInput(g, dy, w, dx2);
-  assertClose(dx2, dx1, { rtol: 1e-5, what: 'dx' });
+  assertClose(dx2, dx1, { rtol, what: 'dx' });
   const [dw1, dw2] = [new Float32Array(w.length), new Float32Array(w.length)];
   jsKernels.conv2dBackwardWeight(g, dy, x, dw1);
   native.conv2dBackwardWeight(g, dy, x, dw2);
-  assertClose(dw2, dw1, { rtol: 1e-5, what: 'dw' });
+  assertClose(dw2, dw1, { rtol, what: 'dw' });
 }
 
 describe('native backend matches js', { skip: native ? false : 'native addon not built' }, () => {
@@ -130,7 +140,8 @@ describe('native backend matches js', { skip: native ? false : 'native addon not
   // F(4×4, 3×3) runs packed weights from 32 of its tiles and per-call weights from 256, F(2×2, 3×3) the rest and every
   // weight gradient. Odd sizes (partial edge tiles), 1×1 and 2×3 inputs (all padding around; im2col + GEMM, or the
   // Winograd packings of the next test), and a batch whose tiles are cut into chunks of 256 mid tile-row and across
-  // images. Same tolerance: 1e-5 relative to max |reference| (measured 1e-6).
+  // images. Tolerance 3e-5 relative to max |reference|: F(4×4, 3×3)'s transforms scale the rounding error of its
+// 576-term sums, and the dx of [4,64,33,31] measured 5e-6 to 1.1e-5 over 12 seeds (F(2×2, 3×3) about 1e-6).
   const winogradCases: Case[] = [
     [[3, 64, 37, 29], [64, 64, 3, 3], { padding: 1 }],
     // 288 tiles of 4×4: F(4×4, 3×3) for per-call weights too (forward and dx); the rest run F(2×2, 3×3) per call.
@@ -143,7 +154,7 @@ describe('native backend matches js', { skip: native ? false : 'native addon not
   for (const [xs, ws, opts] of winogradCases) {
     const g = convGeometry(xs, ws, opts);
     test(`conv2d (Winograd) x=[${xs}] w=[${ws}] p=1: forward, dx, dw`, () => {
-      checkConvAgainstJs(xs, ws, g);
+      checkConvAgainstJs(xs, ws, g, 3e-5);
     });
     test(`conv2dFusedPacked x=[${xs}] w=[${ws}] p=1 (${native?.conv2dPackedLayout(g)}): bias, residual, relu`, () => {
       assert.ok(native);
@@ -160,7 +171,7 @@ describe('native backend matches js', { skip: native ? false : 'native addon not
         const [y1, y2] = [new Float32Array(ySize), new Float32Array(ySize)];
         jsKernels.conv2dFused(g, x, w, b, r, relu, y1);
         native.conv2dFusedPacked(g, x, packed, b, r, relu, y2);
-        assertClose(y2, y1, { rtol: 1e-5, what: `y (bias ${!!b}, residual ${!!r}, relu ${relu})` });
+        assertClose(y2, y1, { rtol: 3e-5, what: `y (bias ${!!b}, residual ${!!r}, relu ${relu})` });
       }
     });
   }
@@ -198,7 +209,7 @@ describe('native backend matches js', { skip: native ? false : 'native addon not
       for (const packed of packings) {
         const y2 = new Float32Array(y1.length);
         native.conv2dFusedPacked(g, x, packed, null, null, false, y2);
-        assertClose(y2, y1, { rtol: 1e-5, what: `y (x=[${xs}], packed ${packed.length})` });
+        assertClose(y2, y1, { rtol: 3e-5, what: `y (x=[${xs}], packed ${packed.length})` });
       }
     }
   });
