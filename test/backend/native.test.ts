@@ -141,7 +141,7 @@ describe('native backend matches js', { skip: native ? false : 'native addon not
   // weight gradient. Odd sizes (partial edge tiles), 1×1 and 2×3 inputs (all padding around; im2col + GEMM, or the
   // Winograd packings of the next test), and a batch whose tiles are cut into chunks of 256 mid tile-row and across
   // images. Tolerance 3e-5 relative to max |reference|: F(4×4, 3×3)'s transforms scale the rounding error of its
-// 576-term sums, and the dx of [4,64,33,31] measured 5e-6 to 1.1e-5 over 12 seeds (F(2×2, 3×3) about 1e-6).
+  // 576-term sums, and the dx of [4,64,33,31] measured 5e-6 to 1.1e-5 over 12 seeds (F(2×2, 3×3) about 1e-6).
   const winogradCases: Case[] = [
     [[3, 64, 37, 29], [64, 64, 3, 3], { padding: 1 }],
     // 288 tiles of 4×4: F(4×4, 3×3) for per-call weights too (forward and dx); the rest run F(2×2, 3×3) per call.
