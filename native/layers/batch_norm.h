@@ -7,10 +7,16 @@
 
 namespace resnet {
 
-// The forward map y = (x − center)·scale + shift, in double. With a ReLU fused after it, the backward pass recomputes
-// y from x, with the same instructions, to know where the ReLU let the gradient through (y > 0).
+// The forward map y = (x − center)·scale + shift, in double. With a ReLU fused after it, the backward pass needs to
+// know where the ReLU let the gradient through: where y, rounded to float, is > 0 or NaN. y is monotone in x
+// (non-decreasing for scale > 0, non-increasing below 0; each rounding is), so those x are the ones on one side of a
+// threshold, which batch_norm.cc finds once per channel with the ISA's own map (map_one): pass = 1, where
+// !(x < threshold); pass = −1, where !(x > threshold) (NaN x passes, as its y is NaN). With pass = 0 (scale 0, or a
+// map that is not finite) the kernels recompute y from x with the forward pass's instructions instead.
 struct BnAffine {
   double center, scale, shift;
+  float threshold = 0.0f;
+  int pass = 0;
 };
 
 struct BnPlaneKernels {
@@ -25,6 +31,8 @@ struct BnPlaneKernels {
   // dx[i] = scale·(g[i] − mean_dy) − (x[i] − mu)·k, with g as in gradient_sums; stream as in scale_shift
   void (*input_gradient)(const float* dy, const float* x, float scale, float mean_dy, float mu, float k,
                          const BnAffine* relu_of, float* dx, size_t n, bool stream);
+  // a(x) rounded to float, as scale_shift computes each element
+  float (*map_one)(float x, const BnAffine& a);
 };
 
 #if defined(RESNET_HAVE_AVX512)

@@ -32,10 +32,18 @@ __m256 affine_float(__m256 x, const BnAffine& a) {
 // output is positive or NaN, as reluBackward's does.
 __m256 masked(__m256 dy, __m256 x, const BnAffine* relu_of) {
   if (!relu_of) return dy;
+  if (relu_of->pass != 0) {
+    const __m256 t = _mm256_set1_ps(relu_of->threshold);
+    return _mm256_and_ps(dy, relu_of->pass > 0 ? _mm256_cmp_ps(x, t, _CMP_NLT_UQ) : _mm256_cmp_ps(x, t, _CMP_NGT_UQ));
+  }
   return _mm256_and_ps(dy, _mm256_cmp_ps(affine_float(x, *relu_of), _mm256_setzero_ps(), _CMP_NLE_UQ));
 }
+float map_one(float x, const BnAffine& a) { return static_cast<float>(affine(x, a)); }
 float masked(float dy, float x, const BnAffine* relu_of) {
-  return !relu_of || !(static_cast<float>(affine(x, *relu_of)) <= 0.0f) ? dy : 0.0f;
+  if (!relu_of) return dy;
+  const BnAffine& a = *relu_of;
+  const bool keep = a.pass > 0 ? !(x < a.threshold) : a.pass < 0 ? !(x > a.threshold) : !(map_one(x, a) <= 0.0f);
+  return keep ? dy : 0.0f;
 }
 
 void shifted_sums(const float* x, size_t n, double shift, double* sums) {
@@ -123,7 +131,7 @@ void input_gradient(const float* dy, const float* x, float scale, float mean_dy,
 
 }  // namespace
 
-const BnPlaneKernels kBnPlaneKernelsAvx2Fma = {shifted_sums, scale_shift, gradient_sums, input_gradient};
+const BnPlaneKernels kBnPlaneKernelsAvx2Fma = {shifted_sums, scale_shift, gradient_sums, input_gradient, map_one};
 
 }  // namespace resnet
 

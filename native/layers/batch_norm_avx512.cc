@@ -30,14 +30,24 @@ double affine(float x, const BnAffine& a) { return std::fma(static_cast<double>(
 // output is positive or NaN, as reluBackward's does.
 __m512 masked(__m512 dy, __m512 x, const BnAffine* relu_of) {
   if (!relu_of) return dy;
+  if (relu_of->pass != 0) {
+    const __m512 t = _mm512_set1_ps(relu_of->threshold);
+    return _mm512_maskz_mov_ps(relu_of->pass > 0 ? _mm512_cmp_ps_mask(x, t, _CMP_NLT_UQ)
+                                                 : _mm512_cmp_ps_mask(x, t, _CMP_NGT_UQ),
+                               dy);
+  }
   const __m256 lo = _mm512_cvtpd_ps(affine(widen_lo(x), *relu_of));
   const __m256 hi = _mm512_cvtpd_ps(affine(widen_hi(x), *relu_of));
   const __m512 y = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(lo)),
                                                        _mm256_castps_pd(hi), 1));
   return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_NLE_UQ), dy);
 }
+float map_one(float x, const BnAffine& a) { return static_cast<float>(affine(x, a)); }
 float masked(float dy, float x, const BnAffine* relu_of) {
-  return !relu_of || !(static_cast<float>(affine(x, *relu_of)) <= 0.0f) ? dy : 0.0f;
+  if (!relu_of) return dy;
+  const BnAffine& a = *relu_of;
+  const bool keep = a.pass > 0 ? !(x < a.threshold) : a.pass < 0 ? !(x > a.threshold) : !(map_one(x, a) <= 0.0f);
+  return keep ? dy : 0.0f;
 }
 
 void shifted_sums(const float* x, size_t n, double shift, double* sums) {
@@ -127,7 +137,7 @@ void input_gradient(const float* dy, const float* x, float scale, float mean_dy,
 
 }  // namespace
 
-const BnPlaneKernels kBnPlaneKernelsAvx512 = {shifted_sums, scale_shift, gradient_sums, input_gradient};
+const BnPlaneKernels kBnPlaneKernelsAvx512 = {shifted_sums, scale_shift, gradient_sums, input_gradient, map_one};
 
 }  // namespace resnet
 

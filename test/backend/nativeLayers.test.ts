@@ -89,6 +89,51 @@ describe('native layer kernels match js', { skip: maybeNative ? false : 'native 
     });
   }
 
+  // The fused ReLU's mask in the backward pass is a comparison with a per-channel threshold (batch_norm.h), which
+  // must keep exactly the elements whose forward output is > 0 or NaN. Half of each channel's values sit within 6
+  // floats of its threshold, and the gamma of channel 1 is 0 (no threshold: y recomputed), of channel 2 negative.
+  // With fixed statistics and dy = 1, dx is gamma·invStd where the gradient passes and 0 elsewhere; NaN and ±∞ in x
+  // check that the vector loops do not trip over them.
+  test('batchNormBackward with ReLU, n=3 c=4 hw=101, x within 6 floats of the mask threshold: mask = forward y > 0', () => {
+    const [n, c, hw] = [3, 4, 101];
+    const size = n * c * hw;
+    const mean = Float32Array.from([0.3, -1, 2, 0]);
+    const invStd = Float32Array.from([1.7, 0.9, 3.1, 1]);
+    const gamma = Float32Array.from([1.1, 0, -0.6, 2]);
+    const beta = Float32Array.from([0.4, 0.5, -0.2, -0.7]);
+    const x = randn(size);
+    const bits = new Float32Array(1);
+    const word = new Int32Array(bits.buffer);
+    for (let i = 0; i < size; i += 2) {
+      const ch = Math.floor(i / hw) % c;
+      bits[0] = gamma[ch] === 0 ? 1 : mean[ch] - beta[ch] / (invStd[ch] * gamma[ch]);
+      word[0] += rng.int(13) - 6;
+      x[i] = bits[0];
+    }
+    x[7] = Number.NaN;
+    x[hw + 3] = Number.POSITIVE_INFINITY;
+    x[2 * hw + 5] = Number.NEGATIVE_INFINITY;
+    const y = new Float32Array(size);
+    native.batchNormApply(n, c, hw, x, mean, invStd, gamma, beta, y, true);
+    const dx = new Float32Array(size);
+    const ones = new Float32Array(size).fill(1);
+    native.batchNormBackward(n, c, hw, ones, x, mean, invStd, gamma, beta, false, true, dx, null, null);
+    let [crowded, boundary] = [0, 0];
+    for (let i = 0; i < size; i++) {
+      const ch = Math.floor(i / hw) % c;
+      const passes = !(y[i] <= 0);
+      // (x − mean)·0 is NaN for x NaN or ±∞, whatever the mask.
+      const want = !Number.isFinite(x[i]) ? Number.NaN : passes ? Math.fround(gamma[ch] * invStd[ch]) : 0;
+      if (!(dx[i] === want || (Number.isNaN(dx[i]) && Number.isNaN(want)))) assert.fail(`element ${i} (channel ${ch}, x ${x[i]}, y ${y[i]}): dx ${dx[i]}, want ${want}`);
+      if (i % 2 === 0 && gamma[ch] !== 0 && Number.isFinite(x[i])) {
+        crowded++;
+        boundary += passes ? 1 : 0;
+      }
+    }
+    // Both sides of each threshold are populated, so a mask off by one float would show.
+    assert.ok(boundary > crowded / 4 && boundary < (3 * crowded) / 4, `${boundary} of ${crowded} crowded values pass`);
+  });
+
   for (const size of [1, 7, 100_003]) {
     test(`relu, reluBackward, add on ${size} elements with NaN and ±0 kept as the reference does`, () => {
       const x = randn(size);
