@@ -124,7 +124,8 @@ describe('native layer kernels match js', { skip: maybeNative ? false : 'native 
       const passes = !(y[i] <= 0);
       // (x − mean)·0 is NaN for x NaN or ±∞, whatever the mask.
       const want = !Number.isFinite(x[i]) ? Number.NaN : passes ? Math.fround(gamma[ch] * invStd[ch]) : 0;
-      if (!(dx[i] === want || (Number.isNaN(dx[i]) && Number.isNaN(want)))) assert.fail(`element ${i} (channel ${ch}, x ${x[i]}, y ${y[i]}): dx ${dx[i]}, want ${want}`);
+      if (!(dx[i] === want || (Number.isNaN(dx[i]) && Number.isNaN(want))))
+        assert.fail(`element ${i} (channel ${ch}, x ${x[i]}, y ${y[i]}): dx ${dx[i]}, want ${want}`);
       if (i % 2 === 0 && gamma[ch] !== 0 && Number.isFinite(x[i])) {
         crowded++;
         boundary += passes ? 1 : 0;
