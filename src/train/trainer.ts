@@ -14,6 +14,7 @@ import { buildModel, type Classifier } from '../models/registry.ts';
 import type { Parameter } from '../nn/module.ts';
 import { crossEntropy } from '../ops/crossEntropy.ts';
 import { AdamW } from '../optim/adamw.ts';
+import { clipGradNorm } from '../optim/clipGradNorm.ts';
 import type { Optimizer } from '../optim/optimizer.ts';
 import { makeSchedule, type ScheduleName } from '../optim/schedules.ts';
 import { SGD } from '../optim/sgd.ts';
@@ -111,17 +112,6 @@ function makeOptimizer(o: TrainOptions, model: Classifier): Optimizer {
   if (backbone.length > 0) groups.unshift({ params: backbone, lr: o.lrBackbone ?? o.lr });
   if (o.optimizer === 'adamw') return new AdamW(groups, { lr: o.lr, weightDecay: o.weightDecay });
   return new SGD(groups, { lr: o.lr, momentum: o.momentum, nesterov: o.nesterov, weightDecay: o.weightDecay });
-}
-
-function clipGradNorm(params: Parameter[], maxNorm: number): number {
-  let sq = 0;
-  for (const p of params) if (p.grad) for (const g of p.grad.data) sq += g * g;
-  const norm = Math.sqrt(sq);
-  if (maxNorm > 0 && norm > maxNorm) {
-    const scale = maxNorm / (norm + 1e-6);
-    for (const p of params) if (p.grad) for (let i = 0; i < p.grad.data.length; i++) p.grad.data[i] *= scale;
-  }
-  return norm;
 }
 
 /** Keeps only the metrics of epochs before `epoch` (1-based numbering in the file), so a resumed run logs each once. */
@@ -254,7 +244,7 @@ export async function train(o: TrainOptions, reporter: Reporter): Promise<TrainR
           }
           releaseGrads(params);
           loss.backward();
-          clipGradNorm(params, o.clipGradNorm);
+          if (o.clipGradNorm > 0) clipGradNorm(params, o.clipGradNorm);
           optimizer.step();
           return { value, correct: countCorrect(logits.data, classes.length, batch.labels) };
         });
