@@ -25,6 +25,7 @@
         "native/layers/batch_norm.cc",
         "native/layers/elementwise.cc",
         "native/layers/pool.cc",
+        "native/layers/shortcut.cc",
         "native/optim/optim.cc"
       ],
       "dependencies": [

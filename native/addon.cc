@@ -34,6 +34,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"reluBackward", resnet::ReluBackwardBinding},
       {"setNumThreads", resnet::SetNumThreadsBinding},
       {"sgdUpdate", resnet::SgdUpdateBinding},
+      {"shortcutA", resnet::ShortcutABinding},
+      {"shortcutABackward", resnet::ShortcutABackwardBinding},
   };
   for (const auto& [name, fn] : table) exports.Set(name, Napi::Function::New(env, fn, name));
   return exports;

@@ -33,6 +33,9 @@ Napi::Value MaxPool2dBackwardBinding(const Napi::CallbackInfo& info);          /
 Napi::Value AdaptiveAvgPool2dBinding(const Napi::CallbackInfo& info);          // layers/pool.cc
 Napi::Value AdaptiveAvgPool2dBackwardBinding(const Napi::CallbackInfo& info);  // layers/pool.cc
 
+Napi::Value ShortcutABinding(const Napi::CallbackInfo& info);          // layers/shortcut.cc
+Napi::Value ShortcutABackwardBinding(const Napi::CallbackInfo& info);  // layers/shortcut.cc
+
 Napi::Value SgdUpdateBinding(const Napi::CallbackInfo& info);    // optim/optim.cc
 Napi::Value AdamwUpdateBinding(const Napi::CallbackInfo& info);  // optim/optim.cc
 

@@ -186,6 +186,32 @@ export interface Kernels {
     dx: Float32Array,
   ): void;
 
+  /**
+   * The option-A shortcut of the CIFAR ResNets: x [N, C, H, W] subsampled by `stride` (rows and columns 0, s, 2s…)
+   * into the middle channels of y [N, C + 2·padChannels, ⌈H/s⌉, ⌈W/s⌉], whose other channels are 0.
+   */
+  shortcutA(
+    n: number,
+    c: number,
+    h: number,
+    w: number,
+    stride: number,
+    padChannels: number,
+    x: Float32Array,
+    y: Float32Array,
+  ): void;
+  /** Its gradient: dx (overwritten) is dy's middle channels at the kept positions, 0 elsewhere. */
+  shortcutABackward(
+    n: number,
+    c: number,
+    h: number,
+    w: number,
+    stride: number,
+    padChannels: number,
+    dy: Float32Array,
+    dx: Float32Array,
+  ): void;
+
   /** Row-wise log-softmax of x [rows, cols]. */
   logSoftmax(rows: number, cols: number, x: Float32Array, y: Float32Array): void;
 

@@ -297,6 +297,27 @@ describe('native layer kernels match js', { skip: maybeNative ? false : 'native 
     });
   }
 
+  for (const [n, c, h, w, stride, pad] of [
+    [1, 1, 1, 1, 1, 0],
+    [3, 5, 7, 9, 2, 3],
+    [2, 16, 28, 28, 2, 8],
+    [4, 3, 6, 5, 3, 1],
+  ]) {
+    test(`shortcutA x=[${n},${c},${h},${w}] stride ${stride} pad ${pad} channels: forward and backward, exactly`, () => {
+      const [oc, oh, ow] = [c + 2 * pad, Math.ceil(h / stride), Math.ceil(w / stride)];
+      const x = randn(n * c * h * w);
+      const [y1, y2] = both(() => new Float32Array(n * oc * oh * ow).fill(Number.NaN));
+      jsKernels.shortcutA(n, c, h, w, stride, pad, x, y1);
+      native.shortcutA(n, c, h, w, stride, pad, x, y2);
+      assert.deepEqual(y2, y1);
+      const dy = randn(y1.length);
+      const [dx1, dx2] = both(() => new Float32Array(x.length).fill(Number.NaN));
+      jsKernels.shortcutABackward(n, c, h, w, stride, pad, dy, dx1);
+      native.shortcutABackward(n, c, h, w, stride, pad, dy, dx2);
+      assert.deepEqual(dx2, dx1);
+    });
+  }
+
   for (const [rows, cols] of [
     [1, 1],
     [5, 1000],

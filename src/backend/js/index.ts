@@ -7,6 +7,7 @@ import { gemm } from './gemm.ts';
 import { logSoftmax } from './logSoftmax.ts';
 import { adamwUpdate, sgdUpdate } from './optim.ts';
 import { adaptiveAvgPool2d, adaptiveAvgPool2dBackward, maxPool2d, maxPool2dBackward } from './pool.ts';
+import { shortcutA, shortcutABackward } from './shortcut.ts';
 
 export const jsKernels: Kernels = {
   name: 'js',
@@ -26,4 +27,6 @@ export const jsKernels: Kernels = {
   relu,
   reluBackward,
   sgdUpdate,
+  shortcutA,
+  shortcutABackward,
 };

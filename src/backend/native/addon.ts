@@ -53,6 +53,8 @@ export interface NativeBinding {
   adaptiveAvgPool2d: Kernels['adaptiveAvgPool2d'];
   adaptiveAvgPool2dBackward: Kernels['adaptiveAvgPool2dBackward'];
   logSoftmax: Kernels['logSoftmax'];
+  shortcutA: Kernels['shortcutA'];
+  shortcutABackward: Kernels['shortcutABackward'];
   sgdUpdate: Kernels['sgdUpdate'];
   adamwUpdate: Kernels['adamwUpdate'];
   /** Runs FMA loops for about `seconds` on one thread, then as long on all pool threads. */

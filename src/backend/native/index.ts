@@ -40,5 +40,7 @@ export function nativeKernels(): Kernels | null {
     relu: b.relu,
     reluBackward: b.reluBackward,
     sgdUpdate: b.sgdUpdate,
+    shortcutA: b.shortcutA,
+    shortcutABackward: b.shortcutABackward,
   };
 }
