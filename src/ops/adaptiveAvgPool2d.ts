@@ -1,7 +1,7 @@
 // adaptiveAvgPool2d: average over PyTorch's adaptive windows to a fixed output size (1×1 is global pooling).
 import { record } from '../autograd/tape.ts';
 import { kernels } from '../backend/index.ts';
-import { takeZeroed } from '../tensor/pool.ts';
+import { takeBuffer } from '../tensor/pool.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { emptyTensor, expectRank, type Pair, pair } from './util.ts';
 
@@ -17,7 +17,7 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: Pair): Tensor {
   const y = emptyTensor([n, c, oh, ow]);
   k.adaptiveAvgPool2d(n * c, h, w, oh, ow, x.data, y.data);
   return record(y, 'adaptiveAvgPool2d', [x], (dy) => {
-    const dx = takeZeroed(x.numel);
+    const dx = takeBuffer(x.numel); // the kernel overwrites it
     k.adaptiveAvgPool2dBackward(n * c, h, w, oh, ow, dy, dx);
     return [dx];
   });
