@@ -14,6 +14,7 @@
         "native/conv/conv.cc",
         "native/conv/conv_binding.cc",
         "native/conv/direct.cc",
+        "native/conv/lanes.cc",
         "native/conv/im2col.cc",
         "native/conv/phases.cc",
         "native/conv/winograd.cc",

@@ -6,7 +6,7 @@
 // busy, threads take whole ones (each with its own buffers and serial GEMMs, no synchronisation); otherwise the
 // threads share each padding, im2col, GEMM and col2im. Other paths, where they pay:
 // - 3×3 padding-1 in training batches, with fewer than 64 channels (CIFAR ResNets) or output planes of at most 8×8:
-//   direct with a group of images in the vector lanes (direct.cc, direct_lanes_*), in all three passes at stride 1,
+//   direct with a group of images in the vector lanes (lanes.cc), in all three passes at stride 1,
 //   forward and weight gradient at stride 2;
 // - the same with 64+ channels and at least 64 output tiles: Winograd (winograd.cc), F(4×4, 3×3) or F(2×2, 3×3) for
 //   the forward pass and the input gradient, F(2×2, 3×3) for the weight gradient;

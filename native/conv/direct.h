@@ -103,6 +103,26 @@ void direct3x3_lanes_dw_4x3_avx2_fma(const float* dy, size_t dy_plane, size_t oc
                                      const float* in, size_t in_row_stride, float* sums);
 #endif
 
+// The CPU's set of direct kernels and their shapes (null in the portable build, which keeps im2col + GEMM), for
+// direct.cc and lanes.cc.
+struct DirectKernel {
+  size_t ocb;    // output channels per tile
+  size_t lanes;  // floats per vector: pixels, or images in lanes.cc
+  DirectTileFn tile;
+  size_t dw_ocb;   // output channels per weight-gradient call
+  size_t dw_rows;  // kernel rows per weight-gradient call: 1 or all 3
+  DirectWeightGradFn dw;
+  DirectTapsTileFn taps;  // the same tile over a list of taps (direct_strided_*)
+  DirectTileFn lanes_tile;           // the tile with images in lanes (direct_lanes_*)
+  DirectLanesWeightGradFn dw_lanes;  // the weight gradient with images in lanes
+};
+
+const DirectKernel* direct_kernel();
+
+// Weights into the tile layout: packed[b][ci][tap][i] = w(b·OCB + i, ci, tap), zero past the last output channel;
+// for the input gradient the roles swap and the taps are flipped.
+void direct_pack_tiles(const ConvShape& s, const float* w, float* packed, bool for_input_gradient);
+
 // 3×3, stride 1, padding 1, no dilation or groups, fewer than 64 input or output channels (Winograd takes the
 // rest), on a CPU with a vector tile kernel.
 bool direct_eligible(const ConvShape& s);
@@ -119,7 +139,7 @@ void direct_backward_weight(const ConvShape& s, const float* dy, const float* x,
 // each group of L images (L = 16 for AVX-512, 8 for AVX2) is repacked to [C][H + 2][W + 2][L], a vector per pixel,
 // so that small planes (14×14, 7×7) fill every lane, where a row of 7 pixels fills 7 of 16, and every load is one
 // aligned vector. Forward and input gradient run direct3x3_lanes_tile_* (then the output goes back to NCHW), the
-// weight gradient direct3x3_lanes_dw_*. Where it pays (direct.cc): batches that fill three quarters of the groups'
+// weight gradient direct3x3_lanes_dw_*. Where it pays (lanes.cc): batches that fill three quarters of the groups'
 // lanes, 8 or more input channels, and fewer than 64 channels or output planes of at most 8×8.
 bool direct_lanes_eligible(const ConvShape& s);
 void direct_lanes_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& ep, float* y);

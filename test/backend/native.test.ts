@@ -62,11 +62,11 @@ const cases: Case[] = [
   [[4, 32, 14, 33], [10, 32, 3, 3], { padding: 1 }],
   [[2, 63, 5, 17], [64, 63, 3, 3], { padding: 1 }],
   // 3×3 stride-1 padding-1 training batches with 8+ input channels, and fewer than 64 channels or output planes of
-  // at most 8×8, run with images in the vector lanes (direct.cc), all three passes. L = 16 (AVX-512) or 8 (AVX2) images per
-  // group: 12 images (one group with empty lanes that the threads share / two whole groups), 30 (16 + 14 / 8 + 8 + 8
-  // + 6: a partial last group, lanes not a multiple of 4), 64 channels on a 5×6 plane, 64 images (4 or 8 groups), and
-  // 40 channels on 20×20, whose tiles run in bands of 7 or 16 rows; rows not a multiple of 4 pixels, an odd pixel
-  // count, output channels that leave partial blocks.
+  // at most 8×8, run with images in the vector lanes (lanes.cc), all three passes. L = 16 (AVX-512) or 8 (AVX2)
+  // images per group: 12 images (one group with empty lanes that the threads share / two whole groups), 30 (16 + 14
+  // / 8 + 8 + 8 + 6: a partial last group, lanes not a multiple of 4), 64 channels on a 5×6 plane, 64 images (4 or 8
+  // groups), and 40 channels on 20×20, whose tiles run in bands of 7 or 16 rows; rows not a multiple of 4 pixels, an
+  // odd pixel count, output channels that leave partial blocks.
   [[12, 8, 13, 11], [7, 8, 3, 3], { padding: 1 }],
   [[30, 32, 7, 7], [20, 32, 3, 3], { padding: 1 }],
   [[16, 72, 5, 6], [64, 72, 3, 3], { padding: 1 }],
