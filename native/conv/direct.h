@@ -103,6 +103,25 @@ void direct3x3_lanes_dw_4x3_avx2_fma(const float* dy, size_t dy_plane, size_t oc
                                      const float* in, size_t in_row_stride, float* sums);
 #endif
 
+// One channel of a group of images into the lanes layout, and back (lanes.cc), through L×L transposes of L pixels
+// at a time. In: pixel q of image l (l < count, at src + l·image_stride + q, q < p) to the vector at
+// dst + ((q / w)·row + q % w + offset)·L, lane l; lanes from count on are zero. Out: the vector at src + q·L back to
+// dst + l·image_stride + q for l < count.
+using DirectLanesInFn = void (*)(const float* src, size_t image_stride, size_t count, size_t p, size_t w, size_t row,
+                                 size_t offset, float* dst);
+using DirectLanesOutFn = void (*)(const float* src, size_t count, size_t p, float* dst, size_t image_stride);
+
+#if defined(RESNET_HAVE_AVX512)
+void direct_lanes_in_avx512(const float* src, size_t image_stride, size_t count, size_t p, size_t w, size_t row,
+                            size_t offset, float* dst);
+void direct_lanes_out_avx512(const float* src, size_t count, size_t p, float* dst, size_t image_stride);
+#endif
+#if defined(RESNET_HAVE_AVX2_FMA)
+void direct_lanes_in_avx2_fma(const float* src, size_t image_stride, size_t count, size_t p, size_t w, size_t row,
+                              size_t offset, float* dst);
+void direct_lanes_out_avx2_fma(const float* src, size_t count, size_t p, float* dst, size_t image_stride);
+#endif
+
 // The CPU's set of direct kernels and their shapes (null in the portable build, which keeps im2col + GEMM), for
 // direct.cc and lanes.cc.
 struct DirectKernel {
@@ -115,6 +134,8 @@ struct DirectKernel {
   DirectTapsTileFn taps;  // the same tile over a list of taps (direct_strided_*)
   DirectTileFn lanes_tile;           // the tile with images in lanes (direct_lanes_*)
   DirectLanesWeightGradFn dw_lanes;  // the weight gradient with images in lanes
+  DirectLanesInFn lanes_in;          // NCHW to lanes, a channel at a time
+  DirectLanesOutFn lanes_out;        // and back
 };
 
 const DirectKernel* direct_kernel();

@@ -6,6 +6,7 @@
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 
+
 namespace resnet {
 
 namespace {
@@ -193,6 +194,75 @@ void direct3x3_lanes_dw_4x3_avx2_fma(const float* dy, size_t dy_plane, size_t oc
   for (size_t i = 0; i < 4; i++) {
 #pragma GCC unroll 3
     for (size_t kx = 0; kx < 3; kx++) sums[i * 3 + kx] += sum_lanes(acc[i][kx]);
+  }
+}
+
+namespace {
+
+// r[a][b] → r[b][a] for an 8×8 block.
+__attribute__((always_inline)) inline void transpose_8x8(__m256 (&r)[8]) {
+  __m256 t[8], u[8];
+  for (size_t i = 0; i < 4; i++) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (size_t g = 0; g < 2; g++) {
+    u[4 * g] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * g + 1] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    u[4 * g + 2] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * g + 3] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (size_t j = 0; j < 4; j++) {
+    r[j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x20);
+    r[4 + j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x31);
+  }
+}
+
+// The first n (< 8) floats at p, the rest 0: AVX2 has no cheap exact masked float load here.
+__m256 load_first(const float* p, size_t n) {
+  alignas(32) float part[8] = {};
+  for (size_t i = 0; i < n; i++) part[i] = p[i];
+  return _mm256_load_ps(part);
+}
+
+}  // namespace
+
+void direct_lanes_in_avx2_fma(const float* src, size_t image_stride, size_t count, size_t p, size_t w, size_t row,
+                              size_t offset, float* dst) {
+  size_t y = 0, x = 0;  // of pixel q0
+  for (size_t q0 = 0; q0 < p; q0 += 8) {
+    const size_t n = p - q0 < 8 ? p - q0 : 8;
+    __m256 r[8];
+#pragma GCC unroll 8
+    for (size_t l = 0; l < 8; l++) {
+      const float* from = src + l * image_stride + q0;
+      r[l] = l >= count ? _mm256_setzero_ps() : n == 8 ? _mm256_loadu_ps(from) : load_first(from, n);
+    }
+    transpose_8x8(r);
+    for (size_t j = 0; j < n; j++) {
+      _mm256_store_ps(dst + (y * row + x + offset) * 8, r[j]);
+      if (++x == w) x = 0, y++;
+    }
+  }
+}
+
+void direct_lanes_out_avx2_fma(const float* src, size_t count, size_t p, float* dst, size_t image_stride) {
+  for (size_t q0 = 0; q0 < p; q0 += 8) {
+    const size_t n = p - q0 < 8 ? p - q0 : 8;
+    __m256 r[8];
+#pragma GCC unroll 8
+    for (size_t j = 0; j < 8; j++) r[j] = j < n ? _mm256_load_ps(src + (q0 + j) * 8) : _mm256_setzero_ps();
+    transpose_8x8(r);
+    for (size_t l = 0; l < count; l++) {
+      float* to = dst + l * image_stride + q0;
+      if (n == 8) {
+        _mm256_storeu_ps(to, r[l]);
+      } else {
+        alignas(32) float part[8];
+        _mm256_store_ps(part, r[l]);
+        for (size_t i = 0; i < n; i++) to[i] = part[i];
+      }
+    }
   }
 }
 

@@ -10,6 +10,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
+
 namespace resnet {
 
 namespace {
@@ -206,6 +207,69 @@ void direct3x3_lanes_dw_3x9_avx512(const float* dy, size_t dy_plane, size_t ocs,
 #pragma GCC unroll 3
       for (size_t kx = 0; kx < 3; kx++) sums[(ky * 3 + i) * 3 + kx] += sum_lanes(acc[i][ky][kx]);
     }
+  }
+}
+
+namespace {
+
+// r[a][b] → r[b][a] for a 16×16 block: pairs of rows interleaved, then pairs of pairs, then 128-bit lanes twice.
+__attribute__((always_inline)) inline void transpose_16x16(__m512 (&r)[16]) {
+  __m512 t[16];
+  for (size_t i = 0; i < 8; i++) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  // u[4g + j], 128-bit lane k: column 4k + j of rows 4g..4g + 3
+  for (size_t g = 0; g < 4; g++) {
+    const __m512d a = _mm512_castps_pd(t[4 * g]), b = _mm512_castps_pd(t[4 * g + 1]);
+    const __m512d c = _mm512_castps_pd(t[4 * g + 2]), d = _mm512_castps_pd(t[4 * g + 3]);
+    r[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    r[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    r[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+    r[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+  }
+  for (size_t j = 0; j < 4; j++) {
+    const __m512 s0 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x44), s1 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xEE);
+    const __m512 s2 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x44);
+    const __m512 s3 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xEE);
+    t[j] = _mm512_shuffle_f32x4(s0, s2, 0x88);
+    t[4 + j] = _mm512_shuffle_f32x4(s0, s2, 0xDD);
+    t[8 + j] = _mm512_shuffle_f32x4(s1, s3, 0x88);
+    t[12 + j] = _mm512_shuffle_f32x4(s1, s3, 0xDD);
+  }
+  for (size_t i = 0; i < 16; i++) r[i] = t[i];
+}
+
+__mmask16 first(size_t n) { return n >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << n) - 1); }
+
+}  // namespace
+
+void direct_lanes_in_avx512(const float* src, size_t image_stride, size_t count, size_t p, size_t w, size_t row,
+                            size_t offset, float* dst) {
+  size_t y = 0, x = 0;  // of pixel q0
+  for (size_t q0 = 0; q0 < p; q0 += 16) {
+    const size_t n = p - q0 < 16 ? p - q0 : 16;
+    __m512 r[16];
+#pragma GCC unroll 16
+    for (size_t l = 0; l < 16; l++) {
+      r[l] = l < count ? _mm512_maskz_loadu_ps(first(n), src + l * image_stride + q0) : _mm512_setzero_ps();
+    }
+    transpose_16x16(r);
+    for (size_t j = 0; j < n; j++) {
+      _mm512_store_ps(dst + (y * row + x + offset) * 16, r[j]);
+      if (++x == w) x = 0, y++;
+    }
+  }
+}
+
+void direct_lanes_out_avx512(const float* src, size_t count, size_t p, float* dst, size_t image_stride) {
+  for (size_t q0 = 0; q0 < p; q0 += 16) {
+    const size_t n = p - q0 < 16 ? p - q0 : 16;
+    __m512 r[16];
+#pragma GCC unroll 16
+    for (size_t j = 0; j < 16; j++) r[j] = j < n ? _mm512_load_ps(src + (q0 + j) * 16) : _mm512_setzero_ps();
+    transpose_16x16(r);
+    for (size_t l = 0; l < count; l++) _mm512_mask_storeu_ps(dst + l * image_stride + q0, first(n), r[l]);
   }
 }
 

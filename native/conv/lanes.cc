@@ -3,10 +3,6 @@
 // weight-gradient drivers, and when the layout pays.
 #include <algorithm>
 
-#if defined(__SSE2__)
-#include <xmmintrin.h>
-#endif
-
 #include "../gemm/ukernel.h"
 #include "../parallel.h"
 #include "../scratch.h"
@@ -27,76 +23,31 @@ struct LaneLayout {
 };
 
 // Channels [c0, c1) of `count` images (image i at src + i·image_stride, planes h×w) into dst: [C][h + 2][w + 2][L]
-// with a zero border when `padded`, else [C][h·w][L]; lanes from count on are zero. Four images at a time go
-// through 4×4 transposes of four pixels each.
-void to_lanes(const LaneLayout& g, const float* src, size_t image_stride, size_t count, bool padded, float* dst,
-              size_t c0, size_t c1) {
+// with a zero border when `padded`, else [C][h·w][L]; lanes from count on are zero. The kernel's transposes take L
+// pixels of the flattened plane at a time, so that 7-pixel rows do not leave most of each transpose empty.
+void to_lanes(const DirectKernel& k, const LaneLayout& g, const float* src, size_t image_stride, size_t count,
+              bool padded, float* dst, size_t c0, size_t c1) {
   const size_t L = g.lanes, b = padded ? 1 : 0, cols = g.w + 2 * b, plane = (g.h + 2 * b) * cols;
   for (size_t c = c0; c < c1; c++) {
     float* out = dst + c * plane * L;
     if (padded) {
       zero_short(out, cols * L);
       zero_short(out + (g.h + 1) * cols * L, cols * L);
-    }
-    for (size_t y = 0; y < g.h; y++) {
-      float* row = out + ((y + b) * cols + b) * L;
-      if (padded) {
-        zero_short(row - L, L);
-        zero_short(row + g.w * L, L);
-      }
-      const size_t in_row = (c * g.h + y) * g.w;
-      for (size_t l0 = 0; l0 < L; l0 += 4) {
-        size_t x = 0;
-#if defined(__SSE2__)
-        if (l0 + 4 <= count) {
-          const float* s0 = src + l0 * image_stride + in_row;
-          for (; x + 4 <= g.w; x += 4) {
-            __m128 a0 = _mm_loadu_ps(s0 + x), a1 = _mm_loadu_ps(s0 + image_stride + x);
-            __m128 a2 = _mm_loadu_ps(s0 + 2 * image_stride + x), a3 = _mm_loadu_ps(s0 + 3 * image_stride + x);
-            _MM_TRANSPOSE4_PS(a0, a1, a2, a3);
-            _mm_storeu_ps(row + x * L + l0, a0);
-            _mm_storeu_ps(row + (x + 1) * L + l0, a1);
-            _mm_storeu_ps(row + (x + 2) * L + l0, a2);
-            _mm_storeu_ps(row + (x + 3) * L + l0, a3);
-          }
-        }
-#endif
-        for (; x < g.w; x++) {
-          for (size_t l = l0; l < l0 + 4; l++) row[x * L + l] = l < count ? src[l * image_stride + in_row + x] : 0.0f;
-        }
+      for (size_t y = 1; y <= g.h; y++) {
+        zero_short(out + y * cols * L, L);
+        zero_short(out + (y * cols + g.w + 1) * L, L);
       }
     }
+    k.lanes_in(src + c * g.plane(), image_stride, count, g.plane(), g.w, cols, b * cols + b, out);
   }
 }
 
 // The inverse of to_lanes (unpadded), for channels [c0, c1) of the first `count` lanes: dst image i at
 // dst + i·image_stride.
-void from_lanes(const LaneLayout& g, const float* src, size_t count, float* dst, size_t image_stride, size_t c0,
-                size_t c1) {
-  const size_t L = g.lanes, p = g.plane();
-  for (size_t c = c0; c < c1; c++) {
-    const float* in = src + c * p * L;
-    for (size_t l0 = 0; l0 < count; l0 += 4) {
-      float* d0 = dst + l0 * image_stride + c * p;
-      size_t q = 0;
-#if defined(__SSE2__)
-      if (l0 + 4 <= count) {
-        for (; q + 4 <= p; q += 4) {
-          __m128 a0 = _mm_loadu_ps(in + q * L + l0), a1 = _mm_loadu_ps(in + (q + 1) * L + l0);
-          __m128 a2 = _mm_loadu_ps(in + (q + 2) * L + l0), a3 = _mm_loadu_ps(in + (q + 3) * L + l0);
-          _MM_TRANSPOSE4_PS(a0, a1, a2, a3);
-          _mm_storeu_ps(d0 + q, a0);
-          _mm_storeu_ps(d0 + image_stride + q, a1);
-          _mm_storeu_ps(d0 + 2 * image_stride + q, a2);
-          _mm_storeu_ps(d0 + 3 * image_stride + q, a3);
-        }
-      }
-#endif
-      for (; q < p; q++) {
-        for (size_t l = l0; l < std::min(count, l0 + 4); l++) d0[(l - l0) * image_stride + q] = in[q * L + l];
-      }
-    }
-  }
+void from_lanes(const DirectKernel& k, const LaneLayout& g, const float* src, size_t count, float* dst,
+                size_t image_stride, size_t c0, size_t c1) {
+  const size_t p = g.plane();
+  for (size_t c = c0; c < c1; c++) k.lanes_out(src + c * p * g.lanes, count, p, dst + c * p, image_stride);
 }
 
 // Runs group(first image, count, shared) over the batch in groups of L images: whole groups per thread when there
@@ -157,14 +108,14 @@ void lanes_run(const ConvShape& s, size_t stride, size_t cin, size_t cout, const
     float* padded = thread_scratch<kIm2col>(cin * g.padded_plane * L);
     float* out = thread_scratch<kImageColumns>(cout * p * L);
     parallel_ranges_if(shared, cin, 1, [&](size_t c0, size_t c1) {
-      to_lanes(g, x + img0 * in_image, in_image, count, true, padded, c0, c1);
+      to_lanes(k, g, x + img0 * in_image, in_image, count, true, padded, c0, c1);
     });
     parallel_ranges_if(shared, tiles, 1, [&](size_t t0, size_t t1) {
       run_lane_tiles(k, g, go, stride, cin, cout, padded, packed_w, out, t0, t1);
     });
     parallel_ranges_if(shared, cout, 1, [&](size_t c0, size_t c1) {
       float* yg = y + img0 * out_image;
-      from_lanes(go, out, count, yg, out_image, c0, c1);
+      from_lanes(k, go, out, count, yg, out_image, c0, c1);
       if (!any) return;
       for (size_t i = 0; i < count; i++) {
         for (size_t oc = c0; oc < c1; oc++) {
@@ -231,10 +182,10 @@ void direct_lanes_backward_weight(const ConvShape& s, const float* dy, const flo
     float* padded = thread_scratch<kIm2col>(s.c * g.padded_plane * L);
     float* dyl = thread_scratch<kImageColumns>(s.oc * p * L);
     parallel_ranges_if(shared, s.c, 1, [&](size_t c0, size_t c1) {
-      to_lanes(g, x + img0 * in_image, in_image, count, true, padded, c0, c1);
+      to_lanes(k, g, x + img0 * in_image, in_image, count, true, padded, c0, c1);
     });
     parallel_ranges_if(shared, s.oc, 1, [&](size_t c0, size_t c1) {
-      to_lanes(go, dy + img0 * out_image, out_image, count, false, dyl, c0, c1);
+      to_lanes(k, go, dy + img0 * out_image, out_image, count, false, dyl, c0, c1);
     });
     parallel_ranges_if(shared, pairs, 1, [&](size_t q0, size_t q1) {
       for (size_t q = q0; q < q1; q++) {
