@@ -1,6 +1,6 @@
-// 3×3 convolutions with a group of images in the vector lanes (direct.h, direct_lanes_*): the layout [C][rows][cols][L],
-// one vector per pixel holding L images, so that small planes fill every lane. The groups' repacking, the tile and
-// weight-gradient drivers, and when the layout pays.
+// 3×3 convolutions with a group of images in the vector lanes (direct.h, direct_lanes_*): the layout
+// [C][rows][cols][L], one vector per pixel holding L images, so that small planes fill every lane. The groups'
+// repacking, the tile and weight-gradient drivers, and when the layout pays.
 #include <algorithm>
 
 #include "../gemm/ukernel.h"
