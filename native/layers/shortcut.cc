@@ -61,8 +61,8 @@ Napi::Value ShortcutABinding(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// shortcutABackward(n, c, h, w, stride, padChannels, dy, dx): dx overwritten, a plane at a time, each row written
-// once (the kept columns from dy, zeros between them and on skipped rows).
+// shortcutABackward(n, c, h, w, stride, padChannels, dy, dx): dx overwritten, a plane at a time: zeroed, then the
+// kept positions from dy. (A division per element to tell kept columns apart took 2.5 ms of a resnet20 step.)
 Napi::Value ShortcutABackwardBinding(const Napi::CallbackInfo& info) {
   const char* fn = "shortcutABackward";
   Napi::Env env = info.Env();
@@ -78,14 +78,11 @@ Napi::Value ShortcutABackwardBinding(const Napi::CallbackInfo& info) {
       float* dst = dx.data + p * in_plane;
       const size_t b = p / s.c, ch = p % s.c;
       const float* src = dy.data + (b * s.oc + ch + s.pad) * s.oh * s.ow;
-      for (size_t iy = 0; iy < s.h; iy++) {
-        float* row = dst + iy * s.w;
-        if (iy % s.stride != 0) {
-          std::memset(row, 0, s.w * sizeof(float));
-          continue;
-        }
-        const float* from = src + iy / s.stride * s.ow;
-        for (size_t ix = 0; ix < s.w; ix++) row[ix] = ix % s.stride == 0 ? from[ix / s.stride] : 0.0f;
+      std::memset(dst, 0, in_plane * sizeof(float));
+      for (size_t oy = 0; oy < s.oh; oy++) {
+        float* row = dst + oy * s.stride * s.w;
+        const float* from = src + oy * s.ow;
+        for (size_t ox = 0; ox < s.ow; ox++) row[ox * s.stride] = from[ox];
       }
     }
   });
