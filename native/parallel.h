@@ -55,6 +55,26 @@ inline size_t summing_parts(size_t items) {
 // Elements per chunk below which an elementwise pass is not worth a second thread.
 constexpr size_t kElementGrain = 1 << 15;
 
+// The grain, in items (planes, rows, channels) of `item_elements` elements each, that makes about kElementGrain
+// elements a chunk.
+inline size_t grain_for(size_t item_elements) {
+  return std::max<size_t>(1, kElementGrain / std::max<size_t>(1, item_elements));
+}
+
+// Runs fn(first, count, shared) over [0, n) in chunks of `size` (the last one shorter): whole chunks per thread when
+// there are enough, otherwise chunk after chunk with the threads sharing each (shared: fn splits its loops over the
+// pool).
+template <typename Fn>
+void for_chunks(size_t n, size_t size, Fn fn) {
+  const size_t chunks = ceil_div(n, size);
+  auto one = [&](size_t c, bool shared) { fn(c * size, std::min(size, n - c * size), shared); };
+  if (whole_items_per_thread(chunks)) {
+    parallel_for(chunks, [&](size_t c) { one(c, false); });
+  } else {
+    for (size_t c = 0; c < chunks; c++) one(c, true);
+  }
+}
+
 // Σ op(i) for i in [0, count) in double, over 8 independent lanes so that the loop vectorises (two doubles per SSE2
 // add). Float lanes were faster but summed 32 terms per lane in float: a few ulp of error in a BN channel's mean,
 // which cancellation in Σ dy·x̂ turned into 2e-4 of resnet50's bn1.weight gradient.

@@ -82,18 +82,6 @@ bool batched_eligible(const ConvShape& s) {
 
 size_t batched_images(const ConvShape& s) { return std::min(s.n, ceil_div(kBatchedColumns, s.p())); }
 
-// Runs fn(first image, image count, shared) over the batch in chunks of batched_images(s): whole chunks per thread
-// when there are enough, otherwise chunk after chunk with the threads sharing each.
-template <typename Fn>
-void for_image_chunks(const ConvShape& s, Fn fn) {
-  const size_t g = batched_images(s), chunks = ceil_div(s.n, g);
-  if (whole_items_per_thread(chunks)) {
-    parallel_for(chunks, [&](size_t c) { fn(c * g, std::min(g, s.n - c * g), false); });
-  } else {
-    for (size_t c = 0; c < chunks; c++) fn(c * g, std::min(g, s.n - c * g), true);
-  }
-}
-
 // The chunk's im2col, images side by side: col [K, count·P].
 void unfold_images(const ConvShape& s, const float* x, size_t count, float* col, bool shared) {
   const size_t p = s.p(), in_image = s.c * s.h * s.w, ld = count * p;
@@ -105,7 +93,7 @@ void unfold_images(const ConvShape& s, const float* x, size_t count, float* col,
 
 void batched_forward(const ConvShape& s, const float* x, const float* packed_w, const ConvEpilogue& ep, float* y) {
   const size_t p = s.p(), k = s.k(), in_image = s.c * s.h * s.w, out_image = s.oc * p;
-  for_image_chunks(s, [&](size_t i0, size_t count, bool shared) {
+  for_chunks(s.n, batched_images(s), [&](size_t i0, size_t count, bool shared) {
     const size_t cols = count * p;
     float* col = thread_scratch<kIm2col>(k * cols);
     float* out = thread_scratch<kImageColumns>(s.oc * cols);
@@ -136,7 +124,7 @@ void gather_images(const ConvShape& s, const float* dy, size_t count, float* out
 
 void batched_backward_input(const ConvShape& s, const float* dy, const float* packed_wt, float* dx) {
   const size_t p = s.p(), k = s.k(), in_image = s.c * s.h * s.w, out_image = s.oc * p;
-  for_image_chunks(s, [&](size_t i0, size_t count, bool shared) {
+  for_chunks(s.n, batched_images(s), [&](size_t i0, size_t count, bool shared) {
     const size_t cols = count * p;
     float* dyb = thread_scratch<kImageColumns>(s.oc * cols);
     float* dcol = thread_scratch<kIm2col>(k * cols);

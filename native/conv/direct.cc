@@ -130,7 +130,6 @@ void run(const Plan& p, const float* x, const float* packed_w, const ConvEpilogu
   });
 }
 
-
 // Per-lane partial sums of dw, [block][C][ky][dw_ocb][kx][lanes]: what the weight-gradient kernel adds to.
 size_t lane_sums_size(const DirectKernel& k, const Plan& p) {
   return ceil_div(p.out_channels, k.dw_ocb) * p.in_channels * 3 * k.dw_ocb * 3 * k.lanes;
@@ -236,12 +235,18 @@ void direct_pack_tiles(const ConvShape& s, const float* w, float* packed, bool f
   });
 }
 
+size_t direct_tiles_size(const ConvShape& s, bool for_input_gradient) {
+  const size_t ocb = direct_kernel()->ocb;
+  const size_t cout = for_input_gradient ? s.c : s.oc, cin = for_input_gradient ? s.oc : s.c;
+  return ceil_div(cout, ocb) * ocb * cin * 9;
+}
+
 bool direct_eligible(const ConvShape& s) {
   return direct_kernel() != nullptr && s.kh == 3 && s.kw == 3 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 1 &&
          s.pad_w == 1 && s.dilation_h == 1 && s.dilation_w == 1 && s.groups == 1 && !winograd_eligible(s);
 }
 
-size_t direct_packed_weight_size(const ConvShape& s) { return ceil_div(s.oc, direct_kernel()->ocb) * direct_kernel()->ocb * s.c * 9; }
+size_t direct_packed_weight_size(const ConvShape& s) { return direct_tiles_size(s, false); }
 
 void direct_pack_weight(const ConvShape& s, const float* w, float* packed) { direct_pack_tiles(s, w, packed, false); }
 
@@ -257,8 +262,7 @@ void direct_forward(const ConvShape& s, const float* x, const float* w, const Co
 }
 
 void direct_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx) {
-  const size_t ocb = direct_kernel()->ocb;
-  float* packed = thread_scratch<kPackedWeight>(ceil_div(s.c, ocb) * ocb * s.oc * 9);
+  float* packed = thread_scratch<kPackedWeight>(direct_tiles_size(s, true));
   direct_pack_tiles(s, w, packed, true);
   run(Plan(s.n, s.oc, s.c, s.h, s.w, direct_kernel()->lanes), dy, packed, ConvEpilogue{nullptr, nullptr, false}, dx);
 }

@@ -141,8 +141,9 @@ struct DirectKernel {
 const DirectKernel* direct_kernel();
 
 // Weights into the tile layout: packed[b][ci][tap][i] = w(b·OCB + i, ci, tap), zero past the last output channel;
-// for the input gradient the roles swap and the taps are flipped.
+// for the input gradient the roles swap and the taps are flipped. direct_tiles_size: the floats it writes.
 void direct_pack_tiles(const ConvShape& s, const float* w, float* packed, bool for_input_gradient);
+size_t direct_tiles_size(const ConvShape& s, bool for_input_gradient);
 
 // 3×3, stride 1, padding 1, no dilation or groups, fewer than 64 input or output channels (Winograd takes the
 // rest), on a CPU with a vector tile kernel.

@@ -111,6 +111,30 @@ void direct_taps_tile_8x2x16_avx512(size_t taps, const int32_t* offsets, const f
   store_tile(acc, tile, out_channel_stride, ocs, bias, relu);
 }
 
+namespace {
+
+// One step of the weight gradient's 3 × 9 tile: dy vectors d0..d2 against the 9 input vectors of a 3×3 window at
+// x + at (rows in_row_stride apart, taps kCol floats apart: 1 in planes, 16 with images in lanes).
+template <size_t kCol>
+__attribute__((always_inline)) inline void dw_step_3x9(__m512 d0, __m512 d1, __m512 d2, const float* x, size_t at,
+                                                       size_t in_row_stride, __m512 (&acc)[3][3][3]) {
+#pragma GCC unroll 3
+  for (size_t ky = 0; ky < 3; ky++) {
+#pragma GCC unroll 3
+    for (size_t kx = 0; kx < 3; kx++) {
+      __m512 v = _mm512_loadu_ps(x + ky * in_row_stride + at + kx * kCol);
+      // Loaded once into a register: left to itself GCC folds the load into each of the three FMAs, and 30 loads
+      // per 27 FMAs (two thirds of them split across cache lines, in planes) made the loop load-bound.
+      __asm__("" : "+v"(v));
+      acc[0][ky][kx] = _mm512_fmadd_ps(d0, v, acc[0][ky][kx]);
+      acc[1][ky][kx] = _mm512_fmadd_ps(d1, v, acc[1][ky][kx]);
+      acc[2][ky][kx] = _mm512_fmadd_ps(d2, v, acc[2][ky][kx]);
+    }
+  }
+}
+
+}  // namespace
+
 // 3 output channels × all 9 taps = 27 zmm accumulators, + 3 dy vectors + 1 input vector: per vector of 16 pixels,
 // 3 masked dy loads and 9 input loads (from the padded channel, in L1) feed 27 FMAs. A kernel over one kernel row at
 // a time (6 channels × 3 taps) re-read each dy vector from L2 three times as often and ran at a third of the FMA
@@ -138,19 +162,7 @@ void direct3x3_dw_3x9_avx512(size_t images, const float* dy, size_t dy_image, si
         const __m512 d0 = _mm512_maskz_loadu_ps(mask, rows[0] + at + ox);
         const __m512 d1 = _mm512_maskz_loadu_ps(mask, rows[1] + at + ox);
         const __m512 d2 = _mm512_maskz_loadu_ps(mask, rows[2] + at + ox);
-#pragma GCC unroll 3
-        for (size_t ky = 0; ky < 3; ky++) {
-#pragma GCC unroll 3
-          for (size_t kx = 0; kx < 3; kx++) {
-            __m512 v = _mm512_loadu_ps(x + ky * in_row_stride + ox + kx);
-            // Loaded once into a register: left to itself GCC folds the load into each of the three FMAs, and
-            // 30 loads per 27 FMAs (two thirds of them split across cache lines) made the loop load-bound.
-            __asm__("" : "+v"(v));
-            acc[0][ky][kx] = _mm512_fmadd_ps(d0, v, acc[0][ky][kx]);
-            acc[1][ky][kx] = _mm512_fmadd_ps(d1, v, acc[1][ky][kx]);
-            acc[2][ky][kx] = _mm512_fmadd_ps(d2, v, acc[2][ky][kx]);
-          }
-        }
+        dw_step_3x9<1>(d0, d1, d2, x, ox, in_row_stride, acc);
       }
     }
   }
@@ -187,17 +199,7 @@ void direct3x3_lanes_dw_3x9_avx512(const float* dy, size_t dy_plane, size_t ocs,
       // Hidden from the compiler: knowing that this pixel's kx = 1 vectors are the last one's kx = 2, GCC carried
       // them across iterations and spilled the accumulators to the stack.
       __asm__("" : "+r"(x));
-#pragma GCC unroll 3
-      for (size_t ky = 0; ky < 3; ky++) {
-#pragma GCC unroll 3
-        for (size_t kx = 0; kx < 3; kx++) {
-          __m512 v = _mm512_load_ps(x + ky * in_row_stride + kx * 16);
-          __asm__("" : "+v"(v));  // one load per input vector (see direct3x3_dw_3x9_avx512)
-          acc[0][ky][kx] = _mm512_fmadd_ps(d0, v, acc[0][ky][kx]);
-          acc[1][ky][kx] = _mm512_fmadd_ps(d1, v, acc[1][ky][kx]);
-          acc[2][ky][kx] = _mm512_fmadd_ps(d2, v, acc[2][ky][kx]);
-        }
-      }
+      dw_step_3x9<16>(d0, d1, d2, x, 0, in_row_stride, acc);
     }
   }
 #pragma GCC unroll 3

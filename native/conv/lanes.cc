@@ -50,19 +50,6 @@ void from_lanes(const DirectKernel& k, const LaneLayout& g, const float* src, si
   for (size_t c = c0; c < c1; c++) k.lanes_out(src + c * p * g.lanes, count, p, dst + c * p, image_stride);
 }
 
-// Runs group(first image, count, shared) over the batch in groups of L images: whole groups per thread when there
-// are enough, otherwise group after group with the threads sharing each.
-template <typename Group>
-void for_lane_groups(size_t n, size_t lanes, Group group) {
-  const size_t groups = ceil_div(n, lanes);
-  auto one = [&](size_t gi, bool shared) { group(gi * lanes, std::min(lanes, n - gi * lanes), shared); };
-  if (whole_items_per_thread(groups)) {
-    parallel_for(groups, [&](size_t gi) { one(gi, false); });
-  } else {
-    for (size_t gi = 0; gi < groups; gi++) one(gi, true);
-  }
-}
-
 // Tiles [t0, t1) of one group (tile t: output pixels 2t and 2t + 1 × OCB channels, over the cin·9 taps) of a
 // convolution from the input `in` (padded) to the output `out` ([cout][P][L]) at `stride`: in bands whose input rows
 // (about kLaneBandFloats) stay in L2, and in each band block by block of output channels, each block over all the
@@ -104,7 +91,7 @@ void lanes_run(const ConvShape& s, size_t stride, size_t cin, size_t cout, const
   const size_t L = k.lanes, p = go.plane(), in_image = cin * g.plane(), out_image = cout * p;
   const size_t tiles = ceil_div(p, 2);
   const bool any = ep.bias || ep.residual || ep.relu;
-  for_lane_groups(s.n, L, [&](size_t img0, size_t count, bool shared) {
+  for_chunks(s.n, L, [&](size_t img0, size_t count, bool shared) {
     float* padded = thread_scratch<kIm2col>(cin * g.padded_plane * L);
     float* out = thread_scratch<kImageColumns>(cout * p * L);
     parallel_ranges_if(shared, cin, 1, [&](size_t c0, size_t c1) {
@@ -154,14 +141,13 @@ bool direct_lanes_eligible(const ConvShape& s) {
 }
 
 void direct_lanes_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& ep, float* y) {
-  float* packed = thread_scratch<kPackedWeight>(direct_packed_weight_size(s));
+  float* packed = thread_scratch<kPackedWeight>(direct_tiles_size(s, false));
   direct_pack_tiles(s, w, packed, false);
   lanes_run(s, s.stride_h, s.c, s.oc, x, packed, ep, y);
 }
 
 void direct_lanes_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx) {
-  const size_t ocb = direct_kernel()->ocb;
-  float* packed = thread_scratch<kPackedWeight>(ceil_div(s.c, ocb) * ocb * s.oc * 9);
+  float* packed = thread_scratch<kPackedWeight>(direct_tiles_size(s, true));
   direct_pack_tiles(s, w, packed, true);
   lanes_run(s, 1, s.oc, s.c, dy, packed, ConvEpilogue{nullptr, nullptr, false}, dx);
 }

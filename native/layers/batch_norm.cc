@@ -110,7 +110,6 @@ BnAffine with_relu_threshold(BnAffine a, float (*map_one)(float, const BnAffine&
   return a;
 }
 
-size_t channel_grain(const BnShape& s) { return std::max<size_t>(1, kElementGrain / std::max<size_t>(1, s.n * s.hw)); }
 
 // Each pass reads a thread's channels in blocks, a block's planes in memory order: image by image, and within an
 // image the block's channels, one contiguous run. Channel by channel, the runs were single planes C·HW floats apart,
@@ -153,7 +152,7 @@ void batch_norm_train(const BnShape& s, const float* x, const float* gamma, cons
   const BnPlaneKernels& k = planes();
   const bool stream = stream_output(s.n * s.c * s.hw);
   const size_t block = channel_block(s);
-  parallel_ranges(s.c, channel_grain(s), [&](size_t c0, size_t c1) {
+  parallel_ranges(s.c, grain_for(s.n * s.hw), [&](size_t c0, size_t c1) {
     std::vector<double> shifts, sums;
     std::vector<BnAffine> maps(c1 - c0);
     for (size_t b0 = c0; b0 < c1; b0 += block) {
@@ -187,7 +186,7 @@ void batch_norm_train(const BnShape& s, const float* x, const float* gamma, cons
 void batch_norm_apply(const BnShape& s, const float* x, const float* mean, const float* inv_std, const float* gamma,
                       const float* beta, bool relu, float* y) {
   const bool stream = stream_output(s.n * s.c * s.hw);
-  parallel_ranges(s.c, channel_grain(s), [&](size_t c0, size_t c1) {
+  parallel_ranges(s.c, grain_for(s.n * s.hw), [&](size_t c0, size_t c1) {
     std::vector<BnAffine> maps;
     for (size_t ch = c0; ch < c1; ch++) maps.push_back(affine_of(ch, mean, inv_std, gamma, beta));
     for_planes(s, c0, c1, false, [&](size_t o, size_t ch) {
@@ -205,7 +204,7 @@ void batch_norm_backward(const BnShape& s, const float* dy, const float* x, cons
   const BnPlaneKernels& k = planes();
   const bool stream = stream_output(s.n * s.c * s.hw);
   const size_t block = channel_block(s);
-  parallel_ranges(s.c, channel_grain(s), [&](size_t c0, size_t c1) {
+  parallel_ranges(s.c, grain_for(s.n * s.hw), [&](size_t c0, size_t c1) {
     std::vector<BnAffine> maps;
     for (size_t ch = c0; ch < c1; ch++) {
       const BnAffine a = affine_of(ch, mean, inv_std, gamma, beta);

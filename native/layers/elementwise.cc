@@ -129,7 +129,7 @@ Napi::Value LogSoftmaxBinding(const Napi::CallbackInfo& info) {
   const Float32Span y = arg_float32_array(info, 3, fn, "y");
   expect_length(env, x.length, rows * cols, fn, "x");
   expect_length(env, y.length, rows * cols, fn, "y");
-  parallel_ranges(rows, std::max<size_t>(1, kElementGrain / std::max<size_t>(1, cols)), [&](size_t r0, size_t r1) {
+  parallel_ranges(rows, grain_for(cols), [&](size_t r0, size_t r1) {
     for (size_t r = r0; r < r1; r++) {
       const float* xr = x.data + r * cols;
       float* yr = y.data + r * cols;

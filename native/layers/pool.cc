@@ -36,7 +36,6 @@ PoolShape arg_pool_shape(const Napi::CallbackInfo& info, size_t i, const char* f
           object_size(env, g, "dilationH", fn, 1), object_size(env, g, "dilationW", fn, 1)};
 }
 
-size_t plane_grain(size_t plane) { return std::max<size_t>(1, kElementGrain / std::max<size_t>(1, plane)); }
 
 // The in-bounds taps of each output column, [k0, k1), so the inner loops need no bounds checks. The valid taps of a
 // window form one run because ix = o·stride + k·dilation − pad grows with k.
@@ -242,7 +241,7 @@ Napi::Value MaxPool2dBinding(const Napi::CallbackInfo& info) {
     // The padded row: the left padding, the input, and up to the last window's right edge.
     const size_t reach = (g.ow - 1) * g.stride_w + (g.kw - 1) * g.dilation_w + 1;
     const size_t row_size = std::max(g.pad_w + g.w, reach);
-    parallel_ranges(planes, plane_grain(in_plane), [&](size_t p0, size_t p1) {
+    parallel_ranges(planes, grain_for(in_plane), [&](size_t p0, size_t p1) {
       float* row = thread_scratch<kPoolPlane>(row_size + 8);
       for (size_t p = p0; p < p1; p++) {
         max_pool_values_plane(g, x.data + p * in_plane, y.data + p * out_plane, row, row_size);
@@ -266,7 +265,7 @@ Napi::Value MaxPool2dBinding(const Napi::CallbackInfo& info) {
     if (full) hi = ox + 1;
   }
   if (lo == g.ow) hi = lo;
-  parallel_ranges(planes, plane_grain(in_plane), [&](size_t p0, size_t p1) {
+  parallel_ranges(planes, grain_for(in_plane), [&](size_t p0, size_t p1) {
     for (size_t p = p0; p < p1; p++) {
       max_pool_plane(g, cols.data(), lo, hi, x.data + p * in_plane, y.data + p * out_plane, idx + p * out_plane);
     }
@@ -294,7 +293,7 @@ Napi::Value MaxPool2dBackwardBinding(const Napi::CallbackInfo& info) {
   // A dx too large to stay in cache (the stem's) is built a plane at a time in scratch and streamed out, so that its
   // lines are not read from memory only to be overwritten.
   const bool stream = stream_output(planes * in_plane);
-  parallel_ranges(planes, plane_grain(in_plane), [&](size_t p0, size_t p1) {
+  parallel_ranges(planes, grain_for(in_plane), [&](size_t p0, size_t p1) {
     float* scratch = stream ? thread_scratch<kPoolPlane>(in_plane) : nullptr;
     for (size_t p = p0; p < p1; p++) {
       float* d = stream ? scratch : dx.data + p * in_plane;
@@ -331,7 +330,7 @@ Napi::Value AdaptiveAvgPool2dBinding(const Napi::CallbackInfo& info) {
   const Float32Span y = arg_float32_array(info, 6, fn, "y");
   expect_length(env, x.length, nc * h * w, fn, "x");
   expect_length(env, y.length, nc * oh * ow, fn, "y");
-  parallel_ranges(nc, plane_grain(h * w), [&](size_t p0, size_t p1) {
+  parallel_ranges(nc, grain_for(h * w), [&](size_t p0, size_t p1) {
     for (size_t p = p0; p < p1; p++) {
       const float* xp = x.data + p * h * w;
       for (size_t oy = 0; oy < oh; oy++) {
@@ -361,7 +360,7 @@ Napi::Value AdaptiveAvgPool2dBackwardBinding(const Napi::CallbackInfo& info) {
   const Float32Span dx = arg_float32_array(info, 6, fn, "dx");
   expect_length(env, dy.length, nc * oh * ow, fn, "dy");
   expect_length(env, dx.length, nc * h * w, fn, "dx");
-  parallel_ranges(nc, plane_grain(h * w), [&](size_t p0, size_t p1) {
+  parallel_ranges(nc, grain_for(h * w), [&](size_t p0, size_t p1) {
     for (size_t p = p0; p < p1; p++) {
       float* dp = dx.data + p * h * w;
       std::memset(dp, 0, h * w * sizeof(float));

@@ -1,6 +1,5 @@
 // The option-A shortcut of the CIFAR ResNets (He et al. 2015, §4.2), forward and backward: a strided copy into the
 // middle channels of a zero-padded output, and back. Same contract as the js reference in src/backend/js/shortcut.ts.
-#include <algorithm>
 #include <cstring>
 
 #include "../bindings.h"
@@ -28,8 +27,6 @@ ShortcutShape arg_shortcut_shape(const Napi::CallbackInfo& info, const char* fn)
   return s;
 }
 
-size_t plane_grain(size_t plane) { return std::max<size_t>(1, kElementGrain / std::max<size_t>(1, plane)); }
-
 }  // namespace
 
 // shortcutA(n, c, h, w, stride, padChannels, x, y): y overwritten, a plane at a time.
@@ -43,7 +40,7 @@ Napi::Value ShortcutABinding(const Napi::CallbackInfo& info) {
   expect_length(env, x.length, s.n * s.c * s.h * s.w, fn, "x");
   expect_length(env, y.length, s.n * s.oc * s.oh * s.ow, fn, "y");
   const size_t out_plane = s.oh * s.ow;
-  parallel_ranges(s.n * s.oc, plane_grain(out_plane), [&](size_t p0, size_t p1) {
+  parallel_ranges(s.n * s.oc, grain_for(out_plane), [&](size_t p0, size_t p1) {
     for (size_t p = p0; p < p1; p++) {
       float* dst = y.data + p * out_plane;
       const size_t b = p / s.oc, o = p % s.oc;
@@ -73,7 +70,7 @@ Napi::Value ShortcutABackwardBinding(const Napi::CallbackInfo& info) {
   expect_length(env, dy.length, s.n * s.oc * s.oh * s.ow, fn, "dy");
   expect_length(env, dx.length, s.n * s.c * s.h * s.w, fn, "dx");
   const size_t in_plane = s.h * s.w;
-  parallel_ranges(s.n * s.c, plane_grain(in_plane), [&](size_t p0, size_t p1) {
+  parallel_ranges(s.n * s.c, grain_for(in_plane), [&](size_t p0, size_t p1) {
     for (size_t p = p0; p < p1; p++) {
       float* dst = dx.data + p * in_plane;
       const size_t b = p / s.c, ch = p % s.c;
