@@ -12,8 +12,7 @@ Napi::Value SetNumThreadsBinding(const Napi::CallbackInfo& info);  // threadpool
 Napi::Value GetNumThreadsBinding(const Napi::CallbackInfo& info);  // threadpool_binding.cc
 
 Napi::Value Conv2dBinding(const Napi::CallbackInfo& info);               // conv/conv_binding.cc
-Napi::Value Conv2dBackwardInputBinding(const Napi::CallbackInfo& info);  // conv/conv_binding.cc
-Napi::Value Conv2dBackwardWeightBinding(const Napi::CallbackInfo& info);  // conv/conv_binding.cc
+Napi::Value Conv2dBackwardBinding(const Napi::CallbackInfo& info);  // conv/conv_binding.cc
 Napi::Value Conv2dPackedBinding(const Napi::CallbackInfo& info);          // conv/conv_binding.cc
 Napi::Value PackConv2dWeightBinding(const Napi::CallbackInfo& info);      // conv/conv_binding.cc
 Napi::Value Conv2dPackedLayoutBinding(const Napi::CallbackInfo& info);    // conv/conv_binding.cc

@@ -122,7 +122,7 @@ void gather_images(const ConvShape& s, const float* dy, size_t count, float* out
   }
 }
 
-void batched_backward_input(const ConvShape& s, const float* dy, const float* packed_wt, float* dx) {
+void batched_backward_input(const ConvShape& s, const float* dy, const float* packed_wt, float* dx, bool accumulate) {
   const size_t p = s.p(), k = s.k(), in_image = s.c * s.h * s.w, out_image = s.oc * p;
   for_chunks(s.n, batched_images(s), [&](size_t i0, size_t count, bool shared) {
     const size_t cols = count * p;
@@ -134,7 +134,7 @@ void batched_backward_input(const ConvShape& s, const float* dy, const float* pa
     auto channels = [&](size_t c0, size_t c1) {
       for (size_t i = 0; i < count; i++) {
         float* dxi = dxc + i * in_image;
-        std::fill(dxi + c0 * s.h * s.w, dxi + c1 * s.h * s.w, 0.0f);
+        if (!accumulate) std::fill(dxi + c0 * s.h * s.w, dxi + c1 * s.h * s.w, 0.0f);
         col2im(s, dcol + i * p, c0, c1, 0, s.oh, dxi, cols);
       }
     };
@@ -347,22 +347,31 @@ void conv2d_forward_packed(const ConvShape& s, const float* x, const float* pack
   }
 }
 
-void conv2d_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx) {
-  if (direct_lanes_eligible(s) && s.stride_h == 1) {
-    direct_lanes_backward_input(s, dy, w, dx);
-    return;
-  }
+namespace {
+
+// dx (overwritten, or with accumulate added to) by every path but the images-in-lanes one. Winograd writes its
+// output rows without reading them, so there accumulate goes through a scratch copy; the others add as they go.
+void backward_input(const ConvShape& s, const float* dy, const float* w, float* dx, bool accumulate) {
   if (direct_eligible(s)) {
-    direct_backward_input(s, dy, w, dx);
+    direct_backward_input(s, dy, w, dx, accumulate);
     return;
   }
   if (batched_eligible(s)) {
     size_t w_stride = 0;
-    batched_backward_input(s, dy, pack_weights(s, w, true, w_stride), dx);
+    batched_backward_input(s, dy, pack_weights(s, w, true, w_stride), dx, accumulate);
     return;
   }
   if (winograd_pays(s)) {
-    winograd_backward_input(s, dy, w, dx);
+    if (!accumulate) {
+      winograd_backward_input(s, dy, w, dx);
+      return;
+    }
+    const size_t size = s.n * s.c * s.h * s.w;
+    float* part = thread_scratch<kAccumulate>(size);
+    winograd_backward_input(s, dy, w, part);
+    parallel_ranges(size, kElementGrain, [&](size_t i0, size_t i1) {
+      for (size_t i = i0; i < i1; i++) dx[i] += part[i];
+    });
     return;
   }
   const size_t cg = s.cg(), ocg = s.ocg(), k = s.k(), p = s.p(), pairs = s.n * s.groups;
@@ -376,12 +385,12 @@ void conv2d_backward_input(const ConvShape& s, const float* dy, const float* w, 
     const float* wtg = packed_wt + grp * w_stride;
     float* dxg = dx + img * in_image + grp * cg * s.h * s.w;
     if (s.pointwise()) {
-      sgemm_packed_a(k, p, ocg, 1.0f, wtg, false, dyg, p, 0.0f, dxg, p);
+      sgemm_packed_a(k, p, ocg, 1.0f, wtg, false, dyg, p, accumulate ? 1.0f : 0.0f, dxg, p);
       return;
     }
     // Band by band as in the forward pass, so that dcol stays in L2 between the GEMM and col2im.
     float* dcol = thread_scratch<kIm2col>(k * rows * s.ow);
-    std::fill(dxg, dxg + cg * s.h * s.w, 0.0f);
+    if (!accumulate) std::fill(dxg, dxg + cg * s.h * s.w, 0.0f);
     for (size_t oy0 = 0; oy0 < s.oh; oy0 += rows) {
       const size_t oy1 = std::min(s.oh, oy0 + rows), columns = (oy1 - oy0) * s.ow;
       sgemm_packed_a(k, columns, ocg, 1.0f, wtg, false, dyg + oy0 * s.ow, p, 0.0f, dcol, columns);
@@ -395,15 +404,11 @@ void conv2d_backward_input(const ConvShape& s, const float* dy, const float* w, 
   }
 }
 
-void conv2d_backward_weight(const ConvShape& s, const float* dy, const float* x, float* dw) {
+void backward_weight(const ConvShape& s, const float* dy, const float* x, float* dw) {
   const size_t cg = s.cg(), ocg = s.ocg(), k = s.k(), p = s.p();
   const size_t in_image = s.c * s.h * s.w, out_image = s.oc * p, dw_size = s.oc * k;
   if (s.n == 0) {
     std::fill(dw, dw + dw_size, 0.0f);
-    return;
-  }
-  if (direct_lanes_eligible(s)) {
-    direct_lanes_backward_weight(s, dy, x, dw);
     return;
   }
   if (direct_eligible(s)) {
@@ -437,6 +442,22 @@ void conv2d_backward_weight(const ConvShape& s, const float* dy, const float* x,
     }
   };
   sum_over_parts(s.n, dw_size, dw, run_images);
+}
+
+}  // namespace
+
+// The lanes path takes both gradients at once (direct_lanes_backward), but for dx at stride 2, which goes the
+// im2col way.
+void conv2d_backward(const ConvShape& s, const float* dy, const float* x, const float* w, float* dx, bool accumulate,
+                     float* dw) {
+  if (s.n > 0 && direct_lanes_eligible(s)) {
+    const bool dx_in_lanes = s.stride_h == 1;
+    if (dx && !dx_in_lanes) backward_input(s, dy, w, dx, accumulate);
+    direct_lanes_backward(s, dy, x, w, dx_in_lanes ? dx : nullptr, accumulate, dw);
+    return;
+  }
+  if (dx) backward_input(s, dy, w, dx, accumulate);
+  if (dw) backward_weight(s, dy, x, dw);
 }
 
 }  // namespace resnet

@@ -40,9 +40,10 @@ bool conv2d_packed_weight_size_ok(const ConvShape& s, size_t size);
 void conv2d_pack_weight(const ConvShape& s, const float* w, float* packed);
 void conv2d_forward_packed(const ConvShape& s, const float* x, const float* packed_w, size_t packed_size,
                            const ConvEpilogue& epilogue, float* y);
-// dx (overwritten) = the gradient of conv(x, w) w.r.t. x for output gradient dy.
-void conv2d_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx);
-// dw (overwritten) = Σ over the batch of dy · colᵀ, per group.
-void conv2d_backward_weight(const ConvShape& s, const float* dy, const float* x, float* dw);
+// The gradients of conv(x, w) for output gradient dy, either pointer null when not wanted: dx w.r.t. x (overwritten,
+// or with accumulate added to what dx holds: a tensor used twice, as a residual block's input is, takes the sum of
+// its gradients without a separate pass) and dw = Σ over the batch of dy · colᵀ, per group (overwritten).
+void conv2d_backward(const ConvShape& s, const float* dy, const float* x, const float* w, float* dx, bool accumulate,
+                     float* dw);
 
 }  // namespace resnet

@@ -120,35 +120,24 @@ Napi::Value Conv2dPackedBinding(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// conv2dBackwardInput(g, dy, w, dx)
-Napi::Value Conv2dBackwardInputBinding(const Napi::CallbackInfo& info) {
-  const char* fn = "conv2dBackwardInput";
+// conv2dBackward(g, dy, x, w, dx | null, accumulate, dw | null)
+Napi::Value Conv2dBackwardBinding(const Napi::CallbackInfo& info) {
+  const char* fn = "conv2dBackward";
   Napi::Env env = info.Env();
-  expect_args(info, 4, fn);
-  const ConvShape s = arg_conv_shape(info, 0, fn);
-  const Float32Span dy = arg_float32_array(info, 1, fn, "dy");
-  const Float32Span w = arg_float32_array(info, 2, fn, "w");
-  const Float32Span dx = arg_float32_array(info, 3, fn, "dx");
-  expect_length(env, dy.length, output_size(s), fn, "dy");
-  expect_length(env, w.length, weight_size(s), fn, "w");
-  expect_length(env, dx.length, input_size(s), fn, "dx");
-  conv2d_backward_input(s, dy.data, w.data, dx.data);
-  return env.Undefined();
-}
-
-// conv2dBackwardWeight(g, dy, x, dw)
-Napi::Value Conv2dBackwardWeightBinding(const Napi::CallbackInfo& info) {
-  const char* fn = "conv2dBackwardWeight";
-  Napi::Env env = info.Env();
-  expect_args(info, 4, fn);
+  expect_args(info, 7, fn);
   const ConvShape s = arg_conv_shape(info, 0, fn);
   const Float32Span dy = arg_float32_array(info, 1, fn, "dy");
   const Float32Span x = arg_float32_array(info, 2, fn, "x");
-  const Float32Span dw = arg_float32_array(info, 3, fn, "dw");
+  const Float32Span w = arg_float32_array(info, 3, fn, "w");
+  const Float32Span dx = arg_float32_array_or_null(info, 4, fn, "dx");
+  const bool accumulate = arg_bool(info, 5, fn, "accumulate");
+  const Float32Span dw = arg_float32_array_or_null(info, 6, fn, "dw");
   expect_length(env, dy.length, output_size(s), fn, "dy");
   expect_length(env, x.length, input_size(s), fn, "x");
-  expect_length(env, dw.length, weight_size(s), fn, "dw");
-  conv2d_backward_weight(s, dy.data, x.data, dw.data);
+  expect_length(env, w.length, weight_size(s), fn, "w");
+  if (dx.data) expect_length(env, dx.length, input_size(s), fn, "dx");
+  if (dw.data) expect_length(env, dw.length, weight_size(s), fn, "dw");
+  conv2d_backward(s, dy.data, x.data, w.data, dx.data, accumulate, dw.data);
   return env.Undefined();
 }
 

@@ -261,10 +261,12 @@ void direct_forward(const ConvShape& s, const float* x, const float* w, const Co
   direct_forward_packed(s, x, packed, ep, y);
 }
 
-void direct_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx) {
+// With accumulate, dx is its own residual: each tile reads its outputs' old values just before it stores them.
+void direct_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx, bool accumulate) {
   float* packed = thread_scratch<kPackedWeight>(direct_tiles_size(s, true));
   direct_pack_tiles(s, w, packed, true);
-  run(Plan(s.n, s.oc, s.c, s.h, s.w, direct_kernel()->lanes), dy, packed, ConvEpilogue{nullptr, nullptr, false}, dx);
+  run(Plan(s.n, s.oc, s.c, s.h, s.w, direct_kernel()->lanes), dy, packed,
+      ConvEpilogue{nullptr, accumulate ? dx : nullptr, false}, dx);
 }
 
 void direct_backward_weight(const ConvShape& s, const float* dy, const float* x, float* dw) {

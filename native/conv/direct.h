@@ -87,39 +87,43 @@ void direct3x3_dw_4x3_avx2_fma(size_t images, const float* dy, size_t dy_image, 
 
 // The weight gradient on the images-in-lanes layout (direct_lanes_* below), one output-channel block and input
 // channel of one group of images at a time, over one kernel row (ky) or all three: sums[ky][i][kx] += Σ_l Σ_oy Σ_ox
-// dy[i][oy·w + ox][l] · in[(oy·stride + ky)·in_row_stride + (ox·stride + kx)·L + l], for i < OCB, where `dy` holds
-// the block's channels ([h·w][L] each, h×w the output plane, `dy_plane` apart; past ocs they repeat channel 0), `in`
+// dy[i][oy·dy_row + ox·L + l] · in[(oy·stride + ky)·in_row_stride + (ox·stride + kx)·L + l], for i < OCB, where `dy`
+// holds the block's channels (h×w the output plane, rows dy_row floats apart, channels `dy_plane` apart; past ocs they
+// repeat channel 0), `in`
 // the padded channel at row ky ([H + 2][W + 2][L]), and lane l is image l of the group. A kernel over one row sees
 // only ky = 0.
-using DirectLanesWeightGradFn = void (*)(const float* dy, size_t dy_plane, size_t ocs, size_t h, size_t w,
-                                         size_t stride, const float* in, size_t in_row_stride, float* sums);
+using DirectLanesWeightGradFn = void (*)(const float* dy, size_t dy_plane, size_t dy_row, size_t ocs, size_t h,
+                                         size_t w, size_t stride, const float* in, size_t in_row_stride, float* sums);
 
 #if defined(RESNET_HAVE_AVX512)
-void direct3x3_lanes_dw_3x9_avx512(const float* dy, size_t dy_plane, size_t ocs, size_t h, size_t w, size_t stride,
-                                   const float* in, size_t in_row_stride, float* sums);
+void direct3x3_lanes_dw_3x9_avx512(const float* dy, size_t dy_plane, size_t dy_row, size_t ocs, size_t h, size_t w,
+                                   size_t stride, const float* in, size_t in_row_stride, float* sums);
 #endif
 #if defined(RESNET_HAVE_AVX2_FMA)
-void direct3x3_lanes_dw_4x3_avx2_fma(const float* dy, size_t dy_plane, size_t ocs, size_t h, size_t w, size_t stride,
-                                     const float* in, size_t in_row_stride, float* sums);
+void direct3x3_lanes_dw_4x3_avx2_fma(const float* dy, size_t dy_plane, size_t dy_row, size_t ocs, size_t h, size_t w,
+                                     size_t stride, const float* in, size_t in_row_stride, float* sums);
 #endif
 
 // One channel of a group of images into the lanes layout, and back (lanes.cc), through L×L transposes of L pixels
 // at a time. In: pixel q of image l (l < count, at src + l·image_stride + q, q < p) to the vector at
 // dst + ((q / w)·row + q % w + offset)·L, lane l; lanes from count on are zero. Out: the vector at src + q·L back to
-// dst + l·image_stride + q for l < count.
+// dst + l·image_stride + q for l < count, or with `accumulate` added to what is there.
 using DirectLanesInFn = void (*)(const float* src, size_t image_stride, size_t count, size_t p, size_t w, size_t row,
                                  size_t offset, float* dst);
-using DirectLanesOutFn = void (*)(const float* src, size_t count, size_t p, float* dst, size_t image_stride);
+using DirectLanesOutFn = void (*)(const float* src, size_t count, size_t p, float* dst, size_t image_stride,
+                                  bool accumulate);
 
 #if defined(RESNET_HAVE_AVX512)
 void direct_lanes_in_avx512(const float* src, size_t image_stride, size_t count, size_t p, size_t w, size_t row,
                             size_t offset, float* dst);
-void direct_lanes_out_avx512(const float* src, size_t count, size_t p, float* dst, size_t image_stride);
+void direct_lanes_out_avx512(const float* src, size_t count, size_t p, float* dst, size_t image_stride,
+                             bool accumulate);
 #endif
 #if defined(RESNET_HAVE_AVX2_FMA)
 void direct_lanes_in_avx2_fma(const float* src, size_t image_stride, size_t count, size_t p, size_t w, size_t row,
                               size_t offset, float* dst);
-void direct_lanes_out_avx2_fma(const float* src, size_t count, size_t p, float* dst, size_t image_stride);
+void direct_lanes_out_avx2_fma(const float* src, size_t count, size_t p, float* dst, size_t image_stride,
+                               bool accumulate);
 #endif
 
 // The CPU's set of direct kernels and their shapes (null in the portable build, which keeps im2col + GEMM), for
@@ -154,7 +158,7 @@ void direct_pack_weight(const ConvShape& s, const float* w, float* packed);
 void direct_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& ep, float* y);
 void direct_forward_packed(const ConvShape& s, const float* x, const float* packed_w, const ConvEpilogue& ep,
                            float* y);
-void direct_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx);
+void direct_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx, bool accumulate);
 void direct_backward_weight(const ConvShape& s, const float* dy, const float* x, float* dw);
 
 // 3×3 convolutions (stride 1, and stride 2 but for the input gradient) with a batch's images in the vector lanes:
@@ -165,8 +169,10 @@ void direct_backward_weight(const ConvShape& s, const float* dy, const float* x,
 // lanes, 8 or more input channels, and fewer than 64 channels or output planes of at most 8×8.
 bool direct_lanes_eligible(const ConvShape& s);
 void direct_lanes_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& ep, float* y);
-void direct_lanes_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx);
-void direct_lanes_backward_weight(const ConvShape& s, const float* dy, const float* x, float* dw);
+// Both gradients (either pointer may be null) in one pass over the groups, sharing each group's repacked dy: dx
+// (overwritten, or added to with accumulate) at stride 1 only, dw (overwritten) at stride 1 and 2.
+void direct_lanes_backward(const ConvShape& s, const float* dy, const float* x, const float* w, float* dx,
+                           bool accumulate, float* dw);
 
 // Stride-2 convolutions with few taps (C·KH·KW ≤ 160: the 7×7 stems of 3 or 1 channels), forward only, on the same
 // tile kernels over a list of taps: as im2col + GEMM, unfolding and packing cost as much as the products of a GEMM

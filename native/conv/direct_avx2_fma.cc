@@ -167,15 +167,14 @@ void direct3x3_dw_4x3_avx2_fma(size_t images, const float* dy, size_t dy_image, 
 // The weight gradient with images in lanes: as direct3x3_dw_4x3_avx2_fma (4 output channels × the 3 taps of one
 // kernel row), one pixel of 8 images per step, every load a whole aligned vector. Each accumulator's lanes
 // (images) are added up at the end.
-void direct3x3_lanes_dw_4x3_avx2_fma(const float* dy, size_t dy_plane, size_t ocs, size_t h, size_t w, size_t stride,
-                                     const float* in, size_t in_row_stride, float* sums) {
+void direct3x3_lanes_dw_4x3_avx2_fma(const float* dy, size_t dy_plane, size_t dy_row, size_t ocs, size_t h, size_t w,
+                                     size_t stride, const float* in, size_t in_row_stride, float* sums) {
   const float* rows[4];
   for (size_t i = 0; i < 4; i++) rows[i] = dy + (i < ocs ? i : 0) * dy_plane;
   __m256 acc[4][3];
   for (size_t i = 0; i < 4; i++) acc[i][0] = acc[i][1] = acc[i][2] = _mm256_setzero_ps();
-  size_t at = 0;
   for (size_t oy = 0; oy < h; oy++, in += stride * in_row_stride) {
-    for (size_t ox = 0; ox < w; ox++, at += 8) {
+    for (size_t ox = 0, at = oy * dy_row; ox < w; ox++, at += 8) {
       const float* x = in + ox * stride * 8;
       __asm__("" : "+r"(x));  // as in direct3x3_lanes_dw_3x9_avx512: no values carried across pixels
       const __m256 x0 = _mm256_load_ps(x);
@@ -246,7 +245,8 @@ void direct_lanes_in_avx2_fma(const float* src, size_t image_stride, size_t coun
   }
 }
 
-void direct_lanes_out_avx2_fma(const float* src, size_t count, size_t p, float* dst, size_t image_stride) {
+void direct_lanes_out_avx2_fma(const float* src, size_t count, size_t p, float* dst, size_t image_stride,
+                               bool accumulate) {
   for (size_t q0 = 0; q0 < p; q0 += 8) {
     const size_t n = p - q0 < 8 ? p - q0 : 8;
     __m256 r[8];
@@ -256,11 +256,11 @@ void direct_lanes_out_avx2_fma(const float* src, size_t count, size_t p, float* 
     for (size_t l = 0; l < count; l++) {
       float* to = dst + l * image_stride + q0;
       if (n == 8) {
-        _mm256_storeu_ps(to, r[l]);
+        _mm256_storeu_ps(to, accumulate ? _mm256_add_ps(r[l], _mm256_loadu_ps(to)) : r[l]);
       } else {
         alignas(32) float part[8];
         _mm256_store_ps(part, r[l]);
-        for (size_t i = 0; i < n; i++) to[i] = part[i];
+        for (size_t i = 0; i < n; i++) to[i] = accumulate ? to[i] + part[i] : part[i];
       }
     }
   }

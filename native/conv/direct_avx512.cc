@@ -182,16 +182,15 @@ void direct3x3_dw_3x9_avx512(size_t images, const float* dy, size_t dy_image, si
 // The weight gradient with images in lanes: as direct3x3_dw_3x9_avx512 (3 output channels × 9 taps = 27
 // accumulators), one pixel of 16 images per step, every load a whole aligned vector: 3 dy vectors and 9 input
 // vectors feed 27 FMAs. Each accumulator's lanes (images) are added up at the end.
-void direct3x3_lanes_dw_3x9_avx512(const float* dy, size_t dy_plane, size_t ocs, size_t h, size_t w, size_t stride,
-                                   const float* in, size_t in_row_stride, float* sums) {
+void direct3x3_lanes_dw_3x9_avx512(const float* dy, size_t dy_plane, size_t dy_row, size_t ocs, size_t h, size_t w,
+                                   size_t stride, const float* in, size_t in_row_stride, float* sums) {
   const float* rows[3];
   for (size_t i = 0; i < 3; i++) rows[i] = dy + (i < ocs ? i : 0) * dy_plane;
   __m512 acc[3][3][3];  // [i][ky][kx]
 #pragma GCC unroll 27
   for (size_t j = 0; j < 27; j++) (&acc[0][0][0])[j] = _mm512_setzero_ps();
-  size_t at = 0;
   for (size_t oy = 0; oy < h; oy++, in += stride * in_row_stride) {
-    for (size_t ox = 0; ox < w; ox++, at += 16) {
+    for (size_t ox = 0, at = oy * dy_row; ox < w; ox++, at += 16) {
       const __m512 d0 = _mm512_load_ps(rows[0] + at);
       const __m512 d1 = _mm512_load_ps(rows[1] + at);
       const __m512 d2 = _mm512_load_ps(rows[2] + at);
@@ -264,14 +263,19 @@ void direct_lanes_in_avx512(const float* src, size_t image_stride, size_t count,
   }
 }
 
-void direct_lanes_out_avx512(const float* src, size_t count, size_t p, float* dst, size_t image_stride) {
+void direct_lanes_out_avx512(const float* src, size_t count, size_t p, float* dst, size_t image_stride,
+                             bool accumulate) {
   for (size_t q0 = 0; q0 < p; q0 += 16) {
     const size_t n = p - q0 < 16 ? p - q0 : 16;
     __m512 r[16];
 #pragma GCC unroll 16
     for (size_t j = 0; j < 16; j++) r[j] = j < n ? _mm512_load_ps(src + (q0 + j) * 16) : _mm512_setzero_ps();
     transpose_16x16(r);
-    for (size_t l = 0; l < count; l++) _mm512_mask_storeu_ps(dst + l * image_stride + q0, first(n), r[l]);
+    for (size_t l = 0; l < count; l++) {
+      float* to = dst + l * image_stride + q0;
+      if (accumulate) r[l] = _mm512_add_ps(r[l], _mm512_maskz_loadu_ps(first(n), to));
+      _mm512_mask_storeu_ps(to, first(n), r[l]);
+    }
   }
 }
 

@@ -3,8 +3,16 @@ import { kernels } from '../backend/index.ts';
 import { releaseBuffer, retainBuffer, takeBuffer } from '../tensor/pool.ts';
 import { shapeString, Tensor } from '../tensor/tensor.ts';
 
-/** Given d(loss)/d(output), returns d(loss)/d(input) for each input (null where not needed). */
-export type BackwardFn = (gradOutput: Float32Array, needsGrad: readonly boolean[]) => (Float32Array | null)[];
+/**
+ * Given d(loss)/d(output), returns d(loss)/d(input) for each input (null where not needed). `pending` holds, for an
+ * input that already has a gradient from another use (a residual block's input), that gradient: a backward may add
+ * its own into it and return that same buffer, which saves the tape a separate add.
+ */
+export type BackwardFn = (
+  gradOutput: Float32Array,
+  needsGrad: readonly boolean[],
+  pending: readonly (Float32Array | undefined)[],
+) => (Float32Array | null)[];
 
 export interface GradFn {
   readonly name: string;
@@ -128,8 +136,9 @@ export function backward(root: Tensor, gradient?: Tensor): void {
       continue;
     }
     const needs = fn.inputs.map((x) => x?.requiresGrad === true);
+    const pending = fn.inputs.map((x) => (x ? grads.get(x) : undefined));
     const started = profiler ? performance.now() : 0;
-    const inputGrads = fn.backward(g, needs);
+    const inputGrads = fn.backward(g, needs, pending);
     if (profiler) profiler.backwardDone(fn.scope, fn.name, performance.now() - started);
     // A backward fn may hand back its gradOutput (add, reshape), even to two inputs: each buffer has one owner.
     const handedOn = new Set<Float32Array>();
@@ -137,7 +146,9 @@ export function backward(root: Tensor, gradient?: Tensor): void {
       const gi = inputGrads[i];
       if (!x || !needs[i] || !gi) return;
       const prev = grads.get(x);
-      if (prev) {
+      if (prev && gi === pending[i]) {
+        // the backward added its gradient into prev itself
+      } else if (prev) {
         // A tensor used twice (every residual block's input) sums its gradients: the backend's add, in place (a JS
         // loop here was 5% of a resnet20 step).
         kernels().add(prev, gi, prev);
@@ -151,7 +162,9 @@ export function backward(root: Tensor, gradient?: Tensor): void {
       }
     });
     if (!handedOn.has(g)) releaseBuffer(g);
-    for (const gi of inputGrads) if (gi && gi !== g && !handedOn.has(gi)) releaseBuffer(gi);
+    for (const gi of inputGrads) {
+      if (gi && gi !== g && !handedOn.has(gi) && !pending.includes(gi)) releaseBuffer(gi);
+    }
     t.gradFn = null;
   }
 }

@@ -96,10 +96,20 @@ export interface Kernels {
     relu: boolean,
     y: Float32Array,
   ): void;
-  /** dx [N,C,H,W] = conv2d'(dy) w.r.t. x (overwritten). */
-  conv2dBackwardInput(g: ConvGeometry, dy: Float32Array, w: Float32Array, dx: Float32Array): void;
-  /** dw [OC,C/groups,KH,KW] = conv2d'(dy) w.r.t. w (overwritten). */
-  conv2dBackwardWeight(g: ConvGeometry, dy: Float32Array, x: Float32Array, dw: Float32Array): void;
+  /**
+   * The gradients of conv2d for dy, each skipped when null: dx [N,C,H,W] w.r.t. x, overwritten or with `accumulate`
+   * added to what dx holds (a tensor used twice sums its gradients, with no separate add), and dw [OC,C/groups,KH,KW]
+   * w.r.t. w, overwritten. One call for both, so that a backend can share work between them.
+   */
+  conv2dBackward(
+    g: ConvGeometry,
+    dy: Float32Array,
+    x: Float32Array,
+    w: Float32Array,
+    dx: Float32Array | null,
+    accumulate: boolean,
+    dw: Float32Array | null,
+  ): void;
 
   /**
    * Training-mode batch norm over x [N,C,HW]: writes y and, per channel, the batch mean, biased variance and

@@ -52,18 +52,13 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
   const k = kernels();
   const y = emptyTensor([g.n, g.oc, g.oh, g.ow]);
   k.conv2d(g, x.data, weight.data, bias?.data ?? null, y.data);
-  return record(y, 'conv2d', [x, weight, bias], (dy, needs) => {
-    let dx: Float32Array | null = null;
-    let dw: Float32Array | null = null;
+  return record(y, 'conv2d', [x, weight, bias], (dy, needs, pending) => {
+    // x's gradient from its other use, if it has one, takes this one added in (see BackwardFn).
+    const into = needs[0] ? pending[0] : undefined;
+    const dx = needs[0] ? (into ?? takeBuffer(x.numel)) : null;
+    const dw = needs[1] ? takeBuffer(weight.numel) : null;
     let db: Float32Array | null = null;
-    if (needs[0]) {
-      dx = takeBuffer(x.numel);
-      k.conv2dBackwardInput(g, dy, weight.data, dx);
-    }
-    if (needs[1]) {
-      dw = takeBuffer(weight.numel);
-      k.conv2dBackwardWeight(g, dy, x.data, dw);
-    }
+    if (dx || dw) k.conv2dBackward(g, dy, x.data, weight.data, dx, into !== undefined, dw);
     if (needs[2]) {
       db = takeZeroed(g.oc);
       const plane = g.oh * g.ow;

@@ -96,19 +96,28 @@ function checkConvAgainstJs(xs: readonly number[], ws: readonly number[], g: Con
   assertClose(y2, y1, { rtol, what: 'y' });
   const dy = randn(ySize);
   const [dx1, dx2] = [new Float32Array(x.length), new Float32Array(x.length)];
-  jsKernels.conv2dBackwardInput(g, dy, w, dx1);
-  native.conv2dBackwardInput(g, dy, w, dx2);
-  assertClose(dx2, dx1, { rtol, what: 'dx' });
   const [dw1, dw2] = [new Float32Array(w.length), new Float32Array(w.length)];
-  jsKernels.conv2dBackwardWeight(g, dy, x, dw1);
-  native.conv2dBackwardWeight(g, dy, x, dw2);
+  jsKernels.conv2dBackward(g, dy, x, w, dx1, false, dw1);
+  native.conv2dBackward(g, dy, x, w, dx2, false, dw2);
+  assertClose(dx2, dx1, { rtol, what: 'dx' });
   assertClose(dw2, dw1, { rtol, what: 'dw' });
+  // Each gradient alone, and dx added to one already there: in both backends, against dx + prior.
+  const prior = randn(x.length);
+  const sum = dx1.map((v, i) => v + prior[i]);
+  const [dx3, dx4] = [prior.slice(), prior.slice()];
+  jsKernels.conv2dBackward(g, dy, x, w, dx3, true, null);
+  native.conv2dBackward(g, dy, x, w, dx4, true, null);
+  assertClose(dx3, sum, { rtol, what: 'dx accumulated (js)' });
+  assertClose(dx4, sum, { rtol, what: 'dx accumulated' });
+  const dw3 = new Float32Array(w.length);
+  native.conv2dBackward(g, dy, x, w, null, false, dw3);
+  assertClose(dw3, dw1, { rtol, what: 'dw alone' });
 }
 
 describe('native backend matches js', { skip: native ? false : 'native addon not built' }, () => {
   for (const [xs, ws, opts] of cases) {
     const g = convGeometry(xs, ws, opts);
-    test(`conv2d x=[${xs}] w=[${ws}] s=${g.strideH} p=${g.padH} d=${g.dilationH} g=${g.groups}: forward, dx, dw`, () => {
+    test(`conv2d x=[${xs}] w=[${ws}] s=${g.strideH} p=${g.padH} d=${g.dilationH} g=${g.groups}: forward, dx (+=), dw`, () => {
       checkConvAgainstJs(xs, ws, g);
     });
     test(`conv2dFused x=[${xs}] w=[${ws}] s=${g.strideH} p=${g.padH} d=${g.dilationH} g=${g.groups}: bias, residual, relu`, () => {
@@ -136,7 +145,7 @@ describe('native backend matches js', { skip: native ? false : 'native addon not
     });
   }
   // 3×3 stride-1 padding-1 convolutions with C, OC ≥ 64 take the Winograd path from 64 output tiles (2×2 each) up,
-  // in conv2dFusedPacked (packed for such a geometry) as in conv2d, conv2dBackwardInput and conv2dBackwardWeight.
+  // in conv2dFusedPacked (packed for such a geometry) as in conv2d and conv2dBackward.
   // F(4×4, 3×3) runs packed weights from 32 of its tiles and per-call weights from 256, F(2×2, 3×3) the rest and every
   // weight gradient. Odd sizes (partial edge tiles), 1×1 and 2×3 inputs (all padding around; im2col + GEMM, or the
   // Winograd packings of the next test), and a batch whose tiles are cut into chunks of 256 mid tile-row and across
@@ -153,7 +162,7 @@ describe('native backend matches js', { skip: native ? false : 'native addon not
   ];
   for (const [xs, ws, opts] of winogradCases) {
     const g = convGeometry(xs, ws, opts);
-    test(`conv2d (Winograd) x=[${xs}] w=[${ws}] p=1: forward, dx, dw`, () => {
+    test(`conv2d (Winograd) x=[${xs}] w=[${ws}] p=1: forward, dx (+=), dw`, () => {
       checkConvAgainstJs(xs, ws, g, 3e-5);
     });
     test(`conv2dFusedPacked x=[${xs}] w=[${ws}] p=1 (${native?.conv2dPackedLayout(g)}): bias, residual, relu`, () => {

@@ -6,13 +6,7 @@ import { col2im, im2col, isPointwise } from './im2col.ts';
 type Gemm = Kernels['gemm'];
 export type ConvKernels = Pick<
   Kernels,
-  | 'conv2d'
-  | 'conv2dFused'
-  | 'conv2dFusedPacked'
-  | 'packConv2dWeight'
-  | 'conv2dPackedLayout'
-  | 'conv2dBackwardInput'
-  | 'conv2dBackwardWeight'
+  'conv2d' | 'conv2dFused' | 'conv2dFusedPacked' | 'packConv2dWeight' | 'conv2dPackedLayout' | 'conv2dBackward'
 >;
 
 export function im2colConvolution(gemm: Gemm): ConvKernels {
@@ -23,8 +17,10 @@ export function im2colConvolution(gemm: Gemm): ConvKernels {
     packConv2dWeight: (_g, w) => w.slice(),
     conv2dPackedLayout: () => 'plain',
     conv2dFusedPacked: (g, x, w, bias, residual, relu, y) => conv2dFused(gemm, g, x, w, bias, residual, relu, y),
-    conv2dBackwardInput: (g, dy, w, dx) => conv2dBackwardInput(gemm, g, dy, w, dx),
-    conv2dBackwardWeight: (g, dy, x, dw) => conv2dBackwardWeight(gemm, g, dy, x, dw),
+    conv2dBackward: (g, dy, x, w, dx, accumulate, dw) => {
+      if (dx) conv2dBackwardInput(gemm, g, dy, w, dx, accumulate);
+      if (dw) conv2dBackwardWeight(gemm, g, dy, x, dw);
+    },
   };
 }
 
@@ -92,12 +88,19 @@ function conv2dFused(
   if (relu) for (let i = 0; i < y.length; i++) if (y[i] < 0) y[i] = 0;
 }
 
-// dx (N,C,H,W) = col2im(wᵀ · dy) per image and group
-function conv2dBackwardInput(gemm: Gemm, g: ConvGeometry, dy: Float32Array, w: Float32Array, dx: Float32Array): void {
+// dx (N,C,H,W) = col2im(wᵀ · dy) per image and group, overwritten or with accumulate added to dx
+function conv2dBackwardInput(
+  gemm: Gemm,
+  g: ConvGeometry,
+  dy: Float32Array,
+  w: Float32Array,
+  dx: Float32Array,
+  accumulate: boolean,
+): void {
   const { cg, ocg, k, p } = groupDims(g);
   const pointwise = isPointwise(g);
   const dcol = pointwise ? null : new Float32Array(k * p);
-  dx.fill(0);
+  if (!accumulate) dx.fill(0);
   for (let n = 0; n < g.n; n++) {
     for (let grp = 0; grp < g.groups; grp++) {
       const dyg = dy.subarray((n * g.oc + grp * ocg) * p);
@@ -107,7 +110,7 @@ function conv2dBackwardInput(gemm: Gemm, g: ConvGeometry, dy: Float32Array, w: F
         gemm(true, false, k, p, ocg, 1, wg, k, dyg, p, 0, dcol, p);
         col2im(g, dcol, cg, dx, dxOffset);
       } else {
-        gemm(true, false, k, p, ocg, 1, wg, k, dyg, p, 0, dx.subarray(dxOffset), p);
+        gemm(true, false, k, p, ocg, 1, wg, k, dyg, p, accumulate ? 1 : 0, dx.subarray(dxOffset), p);
       }
     }
   }

@@ -39,8 +39,7 @@ export interface NativeBinding {
   conv2dPacked: Kernels['conv2dFusedPacked'];
   packConv2dWeight: Kernels['packConv2dWeight'];
   conv2dPackedLayout: Kernels['conv2dPackedLayout'];
-  conv2dBackwardInput: Kernels['conv2dBackwardInput'];
-  conv2dBackwardWeight: Kernels['conv2dBackwardWeight'];
+  conv2dBackward: Kernels['conv2dBackward'];
   batchNormTrain: Kernels['batchNormTrain'];
   batchNormApply: Kernels['batchNormApply'];
   batchNormBackward: Kernels['batchNormBackward'];
