@@ -349,8 +349,8 @@ void conv2d_forward_packed(const ConvShape& s, const float* x, const float* pack
 
 namespace {
 
-// dx (overwritten, or with accumulate added to) by every path but the images-in-lanes one. Winograd writes its
-// output rows without reading them, so there accumulate goes through a scratch copy; the others add as they go.
+// dx (overwritten, or with accumulate added to) by every path but the images-in-lanes one: the direct and Winograd
+// paths take dx as its own residual, the GEMM ones add through beta or by not zeroing before col2im.
 void backward_input(const ConvShape& s, const float* dy, const float* w, float* dx, bool accumulate) {
   if (direct_eligible(s)) {
     direct_backward_input(s, dy, w, dx, accumulate);
@@ -362,16 +362,7 @@ void backward_input(const ConvShape& s, const float* dy, const float* w, float* 
     return;
   }
   if (winograd_pays(s)) {
-    if (!accumulate) {
-      winograd_backward_input(s, dy, w, dx);
-      return;
-    }
-    const size_t size = s.n * s.c * s.h * s.w;
-    float* part = thread_scratch<kAccumulate>(size);
-    winograd_backward_input(s, dy, w, part);
-    parallel_ranges(size, kElementGrain, [&](size_t i0, size_t i1) {
-      for (size_t i = i0; i < i1; i++) dx[i] += part[i];
-    });
+    winograd_backward_input(s, dy, w, dx, accumulate);
     return;
   }
   const size_t cg = s.cg(), ocg = s.ocg(), k = s.k(), p = s.p(), pairs = s.n * s.groups;

@@ -24,7 +24,10 @@ struct ConvShape {
 // What the forward pass does to each output after the convolution: y = act(conv + bias[oc] + residual).
 struct ConvEpilogue {
   const float* bias;      // [OC] or null
-  const float* residual;  // [N, OC, OH, OW] or null
+  // [N, OC, OH, OW] or null. It may be y itself only where the path reads each output's residual just before it
+  // stores that output (the direct tiles, Winograd's output rows: their input gradients accumulate so); the GEMM
+  // writes partial sums over K first.
+  const float* residual;
   bool relu;
 };
 

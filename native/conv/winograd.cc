@@ -97,15 +97,20 @@ void store_output_rows(const ConvShape& s, const Tiles& tl, const Run& run, size
     if (oy >= s.oh) break;
     const size_t at = (run.img * s.oc + oc) * plane + oy * s.ow + ox0;
     const float* __restrict o = out_rows + r * m * tl.tw;
-    float* __restrict dst = y + at;
     const size_t count = ox1 - ox0;
-    if (ep.residual) {
+    if (ep.residual == y) {  // y is its own residual: an input gradient added to the one already there
+      float* __restrict dst = y + at;
+      for (size_t i = 0; i < count; i++) dst[i] = o[i] + (bias + dst[i]);
+    } else if (ep.residual) {
+      float* __restrict dst = y + at;
       const float* __restrict res = ep.residual + at;
       for (size_t i = 0; i < count; i++) dst[i] = o[i] + (bias + res[i]);
     } else {
+      float* __restrict dst = y + at;
       for (size_t i = 0; i < count; i++) dst[i] = o[i] + bias;
     }
     if (ep.relu) {
+      float* __restrict dst = y + at;
       for (size_t i = 0; i < count; i++) dst[i] = dst[i] < 0.0f ? 0.0f : dst[i];
     }
   }
@@ -644,7 +649,7 @@ void winograd_forward(const ConvShape& s, const float* x, const float* w, const 
   forward(s, v, x, u, ep, y);
 }
 
-void winograd_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx) {
+void winograd_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx, bool accumulate) {
   // dx = the convolution of dy with w transposed to [C, OC] and rotated by 180°, same padding (1) and stride (1).
   ConvShape t = s;
   t.c = s.oc;
@@ -656,7 +661,7 @@ void winograd_backward_input(const ConvShape& s, const float* dy, const float* w
   const Variant& v = variant_for(t, true);
   float* u = thread_scratch<kPackedWeight>(v.xi * u_stride(t));
   transform_weights(t, v, w, true, u);
-  forward(t, v, dy, u, {nullptr, nullptr, false}, dx);
+  forward(t, v, dy, u, {nullptr, accumulate ? dx : nullptr, false}, dx);
 }
 
 namespace {

@@ -24,7 +24,7 @@ void winograd_forward_packed(const ConvShape& s, const float* x, const float* pa
 // 36/9 the size of the plain ones, are read from memory per call. The backward pass w.r.t. the input of an eligible convolution is itself one (C and OC swapped).
 bool winograd_worth_packing(const ConvShape& s);
 void winograd_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& ep, float* y);
-void winograd_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx);
+void winograd_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx, bool accumulate);
 // dw (overwritten), deterministic for a given thread count.
 void winograd_backward_weight(const ConvShape& s, const float* dy, const float* x, float* dw);
 
