@@ -150,7 +150,7 @@ void direct_lanes_forward(const ConvShape& s, const float* x, const float* w, co
 // input channel) pairs of dw, each adding to its own sums [pair][ky][OCB][kx] (the kernel adds up the lanes). The
 // weight gradient's parts (whole groups per thread) are added in a fixed order. In a resnet20 training step (batch
 // 128, AVX-512) the convolutions' backward passes, with the adds of the residual blocks' input gradients, took
-// 78-87 ms as two calls (each repacking dy) and a separate add, and take 69-71 ms so.
+// 78-87 ms as two calls (each repacking dy) and a separate add, and 69-71 ms in this one.
 void direct_lanes_backward(const ConvShape& s, const float* dy, const float* x, const float* w, float* dx,
                            bool accumulate, float* dw) {
   if (dx == nullptr && dw == nullptr) return;
