@@ -84,6 +84,13 @@ __attribute__((always_inline)) inline void tile_3x3(size_t channels, const float
 }
 
 // The sum of v's 8 lanes, in a fixed order.
+// acc[kx] += d · x_kx over one kernel row's 3 taps: the step of both weight-gradient kernels below, per dy vector.
+__attribute__((always_inline)) inline void dw_step_3(__m256 d, __m256 x0, __m256 x1, __m256 x2, __m256 (&acc)[3]) {
+  acc[0] = _mm256_fmadd_ps(d, x0, acc[0]);
+  acc[1] = _mm256_fmadd_ps(d, x1, acc[1]);
+  acc[2] = _mm256_fmadd_ps(d, x2, acc[2]);
+}
+
 __attribute__((always_inline)) inline float sum_lanes(__m256 v) {
   const __m128 four = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   const __m128 two = _mm_add_ps(four, _mm_movehl_ps(four, four));
@@ -147,9 +154,7 @@ void direct3x3_dw_4x3_avx2_fma(size_t images, const float* dy, size_t dy_image, 
             for (size_t l = 0; l < valid; l++) part[l] = src[l];
             d = _mm256_load_ps(part);
           }
-          acc[i][0] = _mm256_fmadd_ps(d, x0, acc[i][0]);
-          acc[i][1] = _mm256_fmadd_ps(d, x1, acc[i][1]);
-          acc[i][2] = _mm256_fmadd_ps(d, x2, acc[i][2]);
+          dw_step_3(d, x0, x1, x2, acc[i]);
         }
       }
     }
@@ -182,10 +187,7 @@ void direct3x3_lanes_dw_4x3_avx2_fma(const float* dy, size_t dy_plane, size_t dy
       const __m256 x2 = _mm256_load_ps(x + 16);
 #pragma GCC unroll 4
       for (size_t i = 0; i < 4; i++) {
-        const __m256 d = _mm256_load_ps(rows[i] + at);
-        acc[i][0] = _mm256_fmadd_ps(d, x0, acc[i][0]);
-        acc[i][1] = _mm256_fmadd_ps(d, x1, acc[i][1]);
-        acc[i][2] = _mm256_fmadd_ps(d, x2, acc[i][2]);
+        dw_step_3(_mm256_load_ps(rows[i] + at), x0, x1, x2, acc[i]);
       }
     }
   }

@@ -36,7 +36,6 @@ PoolShape arg_pool_shape(const Napi::CallbackInfo& info, size_t i, const char* f
           object_size(env, g, "dilationH", fn, 1), object_size(env, g, "dilationW", fn, 1)};
 }
 
-
 // The in-bounds taps of each output column, [k0, k1), so the inner loops need no bounds checks. The valid taps of a
 // window form one run because ix = o·stride + k·dilation − pad grows with k.
 struct TapRange {
