@@ -42,10 +42,11 @@ void shifted_sums_scalar(const float* x, size_t n, double shift, double* sums) {
 }
 
 // (No portable streaming store: the scalar loops ignore stream.)
-void scale_shift_scalar(const float* __restrict x, const BnAffine& a, float* __restrict y, size_t n, bool,
-                        bool relu) {
+void scale_shift_scalar(const float* __restrict x, const BnAffine& a, const float* __restrict residual,
+                        float* __restrict y, size_t n, bool, bool relu) {
   for (size_t i = 0; i < n; i++) {
-    const float v = static_cast<float>(affine_scalar(x[i], a));
+    float v = static_cast<float>(affine_scalar(x[i], a));
+    if (residual) v += residual[i];
     y[i] = relu && v < 0.0f ? 0.0f : v;
   }
 }
@@ -147,7 +148,7 @@ void for_planes(const BnShape& s, size_t c0, size_t c1, bool backwards, Fn fn) {
 // to this scale) then moved by 2e-4 from float64 torch. With stream (an output too large to stay in cache for the
 // next op, streaming.h) y goes out through streaming stores.
 void batch_norm_train(const BnShape& s, const float* x, const float* gamma, const float* beta, double eps, bool relu,
-                      float* y, float* mean, float* variance, float* inv_std) {
+                      const float* residual, float* y, float* mean, float* variance, float* inv_std) {
   const double count = static_cast<double>(s.n * s.hw);
   const BnPlaneKernels& k = planes();
   const bool stream = stream_output(s.n * s.c * s.hw);
@@ -177,20 +178,20 @@ void batch_norm_train(const BnShape& s, const float* x, const float* gamma, cons
         maps[ch - c0] = affine_of(ch, mean, inv_std, gamma, beta);
       }
       for_planes(s, b0, b1, true, [&](size_t o, size_t ch) {
-        k.scale_shift(x + o, maps[ch - c0], y + o, s.hw, stream, relu);
+        k.scale_shift(x + o, maps[ch - c0], residual ? residual + o : nullptr, y + o, s.hw, stream, relu);
       });
     }
   });
 }
 
 void batch_norm_apply(const BnShape& s, const float* x, const float* mean, const float* inv_std, const float* gamma,
-                      const float* beta, bool relu, float* y) {
+                      const float* beta, bool relu, const float* residual, float* y) {
   const bool stream = stream_output(s.n * s.c * s.hw);
   parallel_ranges(s.c, grain_for(s.n * s.hw), [&](size_t c0, size_t c1) {
     std::vector<BnAffine> maps;
     for (size_t ch = c0; ch < c1; ch++) maps.push_back(affine_of(ch, mean, inv_std, gamma, beta));
     for_planes(s, c0, c1, false, [&](size_t o, size_t ch) {
-      planes().scale_shift(x + o, maps[ch - c0], y + o, s.hw, stream, relu);
+      planes().scale_shift(x + o, maps[ch - c0], residual ? residual + o : nullptr, y + o, s.hw, stream, relu);
     });
   });
 }
@@ -252,11 +253,11 @@ void expect_channels(Napi::Env env, const Float32Span& a, size_t c, const char* 
 
 }  // namespace
 
-// batchNormTrain(n, c, hw, x, gamma | null, beta | null, eps, y, mean, variance, invStd, relu)
+// batchNormTrain(n, c, hw, x, gamma | null, beta | null, eps, y, mean, variance, invStd, relu, residual | null)
 Napi::Value BatchNormTrainBinding(const Napi::CallbackInfo& info) {
   const char* fn = "batchNormTrain";
   Napi::Env env = info.Env();
-  expect_args(info, 12, fn);
+  expect_args(info, 13, fn);
   const BnShape s = arg_bn_shape(info, fn);
   const size_t total = s.n * s.c * s.hw;
   const Float32Span x = arg_float32_array(info, 3, fn, "x");
@@ -268,22 +269,25 @@ Napi::Value BatchNormTrainBinding(const Napi::CallbackInfo& info) {
   const Float32Span variance = arg_float32_array(info, 9, fn, "variance");
   const Float32Span inv_std = arg_float32_array(info, 10, fn, "invStd");
   const bool relu = arg_bool(info, 11, fn, "relu");
+  const Float32Span residual = arg_float32_array_or_null(info, 12, fn, "residual");
   expect_length(env, x.length, total, fn, "x");
   expect_length(env, y.length, total, fn, "y");
+  if (residual.data) expect_length(env, residual.length, total, fn, "residual");
   expect_channels(env, gamma, s.c, fn, "gamma");
   expect_channels(env, beta, s.c, fn, "beta");
   expect_channels(env, mean, s.c, fn, "mean");
   expect_channels(env, variance, s.c, fn, "variance");
   expect_channels(env, inv_std, s.c, fn, "invStd");
-  batch_norm_train(s, x.data, gamma.data, beta.data, eps, relu, y.data, mean.data, variance.data, inv_std.data);
+  batch_norm_train(s, x.data, gamma.data, beta.data, eps, relu, residual.data, y.data, mean.data, variance.data,
+                   inv_std.data);
   return env.Undefined();
 }
 
-// batchNormApply(n, c, hw, x, mean, invStd, gamma | null, beta | null, y, relu)
+// batchNormApply(n, c, hw, x, mean, invStd, gamma | null, beta | null, y, relu, residual | null)
 Napi::Value BatchNormApplyBinding(const Napi::CallbackInfo& info) {
   const char* fn = "batchNormApply";
   Napi::Env env = info.Env();
-  expect_args(info, 10, fn);
+  expect_args(info, 11, fn);
   const BnShape s = arg_bn_shape(info, fn);
   const size_t total = s.n * s.c * s.hw;
   const Float32Span x = arg_float32_array(info, 3, fn, "x");
@@ -293,13 +297,15 @@ Napi::Value BatchNormApplyBinding(const Napi::CallbackInfo& info) {
   const Float32Span beta = arg_float32_array_or_null(info, 7, fn, "beta");
   const Float32Span y = arg_float32_array(info, 8, fn, "y");
   const bool relu = arg_bool(info, 9, fn, "relu");
+  const Float32Span residual = arg_float32_array_or_null(info, 10, fn, "residual");
   expect_length(env, x.length, total, fn, "x");
   expect_length(env, y.length, total, fn, "y");
+  if (residual.data) expect_length(env, residual.length, total, fn, "residual");
   expect_channels(env, mean, s.c, fn, "mean");
   expect_channels(env, inv_std, s.c, fn, "invStd");
   expect_channels(env, gamma, s.c, fn, "gamma");
   expect_channels(env, beta, s.c, fn, "beta");
-  batch_norm_apply(s, x.data, mean.data, inv_std.data, gamma.data, beta.data, relu, y.data);
+  batch_norm_apply(s, x.data, mean.data, inv_std.data, gamma.data, beta.data, relu, residual.data, y.data);
   return env.Undefined();
 }
 

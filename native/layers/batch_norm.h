@@ -23,9 +23,11 @@ struct BnPlaneKernels {
   // sums[0] += Σ (x[i] − shift), sums[1] += Σ (x[i] − shift)²: the statistics in one pass, shifted by one of the
   // channel's own values so that E[d²] − E[d]² does not cancel.
   void (*shifted_sums)(const float* x, size_t n, double shift, double* sums);
-  // y[i] = a(x[i]) rounded to float, then with relu max(0, y[i]) (NaN stays NaN). With stream, y is written with
-  // streaming stores where the ISA has them (streaming.h), and they are fenced before returning.
-  void (*scale_shift)(const float* x, const BnAffine& a, float* y, size_t n, bool stream, bool relu);
+  // y[i] = a(x[i]) rounded to float, plus residual[i] (a float add) when residual is not null, then with relu
+  // max(0, y[i]) (NaN stays NaN). With stream, y is written with streaming stores where the ISA has them
+  // (streaming.h), and they are fenced before returning.
+  void (*scale_shift)(const float* x, const BnAffine& a, const float* residual, float* y, size_t n, bool stream,
+                      bool relu);
   // sums[0] += Σ g[i], sums[1] += Σ g[i]·(x[i] − mu), where g = dy, or with relu_of, dy masked by a(x) > 0
   void (*gradient_sums)(const float* dy, const float* x, float mu, const BnAffine* relu_of, size_t n, double* sums);
   // dx[i] = scale·(g[i] − mean_dy) − (x[i] − mu)·k, with g as in gradient_sums; stream as in scale_shift

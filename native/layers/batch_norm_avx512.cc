@@ -72,14 +72,18 @@ void shifted_sums(const float* x, size_t n, double shift, double* sums) {
   sums[1] += _mm512_reduce_add_pd(_mm512_add_pd(b0, b1)) + tb;
 }
 
-void scale_shift(const float* x, const BnAffine& a, float* y, size_t n, bool stream, bool relu) {
+void scale_shift(const float* x, const BnAffine& a, const float* residual, float* y, size_t n, bool stream,
+                 bool relu) {
   // max(0, v) returns v when v is NaN: NaN stays NaN, as in the relu kernel.
   const __m256 low = relu ? _mm256_setzero_ps() : _mm256_set1_ps(-INFINITY);
   auto vec = [&](size_t i) {
-    return _mm256_max_ps(low, _mm512_cvtpd_ps(affine(_mm512_cvtps_pd(_mm256_loadu_ps(x + i)), a)));
+    __m256 v = _mm512_cvtpd_ps(affine(_mm512_cvtps_pd(_mm256_loadu_ps(x + i)), a));
+    if (residual) v = _mm256_add_ps(v, _mm256_loadu_ps(residual + i));
+    return _mm256_max_ps(low, v);
   };
   auto one = [&](size_t i) {
-    const float v = static_cast<float>(affine(x[i], a));
+    float v = static_cast<float>(affine(x[i], a));
+    if (residual) v += residual[i];
     return relu && v < 0.0f ? 0.0f : v;
   };
   size_t i = 0;

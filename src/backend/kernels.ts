@@ -113,7 +113,9 @@ export interface Kernels {
 
   /**
    * Training-mode batch norm over x [N,C,HW]: writes y and, per channel, the batch mean, biased variance and
-   * 1/√(var + eps). With `relu`, y = relu(batch norm(x)) in the same pass (NaN stays NaN, as in relu).
+   * 1/√(var + eps). With `relu`, y = relu(batch norm(x)) in the same pass (NaN stays NaN, as in relu). With
+   * `residual`, y = batch norm(x) + residual, then the ReLU: a residual block's end in one pass, each output
+   * rounded as batch norm, add and relu apart would round it. y must not be x or residual.
    */
   batchNormTrain(
     n: number,
@@ -128,8 +130,12 @@ export interface Kernels {
     variance: Float32Array,
     invStd: Float32Array,
     relu: boolean,
+    residual: Float32Array | null,
   ): void;
-  /** y = (x − mean)·invStd·gamma + beta with given per-channel statistics (eval mode), then ReLU with `relu`. */
+  /**
+   * y = (x − mean)·invStd·gamma + beta with given per-channel statistics (eval mode), plus `residual` when given,
+   * then ReLU with `relu`.
+   */
   batchNormApply(
     n: number,
     c: number,
@@ -141,6 +147,7 @@ export interface Kernels {
     beta: Float32Array | null,
     y: Float32Array,
     relu: boolean,
+    residual: Float32Array | null,
   ): void;
   /**
    * Gradients of batch norm. With `batchStats` the mean and invStd came from this batch (training), so dx

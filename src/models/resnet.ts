@@ -50,6 +50,15 @@ export function normRelu(norm: Module, relu: ReLU, x: Tensor): Tensor {
   return norm instanceof BatchNorm2d ? norm.forward(x, { relu: true }) : relu.forward(norm.forward(x));
 }
 
+/**
+ * relu(norm(x) + identity), a residual block's end. With a BatchNorm2d the add and the ReLU happen in the norm's own
+ * pass over the output; otherwise (a custom norm layer) the norm, then the add and ReLU in one pass in place.
+ */
+export function normAddRelu(norm: Module, x: Tensor, identity: Tensor): Tensor {
+  if (norm instanceof BatchNorm2d) return norm.forward(x, { relu: true, residual: identity });
+  return addRelu(norm.forward(x), identity, true);
+}
+
 /** Two 3×3 convolutions (ResNet-18/34). */
 export class BasicBlock extends Module implements Block {
   static readonly expansion = 1;
@@ -77,10 +86,9 @@ export class BasicBlock extends Module implements Block {
   }
 
   forward(x: Tensor): Tensor {
-    let out = normRelu(this.bn1, this.relu, this.conv1.forward(x));
-    out = this.bn2.forward(this.conv2.forward(out));
+    const out = normRelu(this.bn1, this.relu, this.conv1.forward(x));
     const identity = this.downsample ? this.downsample.forward(x) : x;
-    return addRelu(out, identity, true); // out += identity; relu(out), in one pass
+    return normAddRelu(this.bn2, this.conv2.forward(out), identity); // relu(bn2(out) + identity)
   }
 }
 
@@ -116,9 +124,8 @@ export class Bottleneck extends Module implements Block {
   forward(x: Tensor): Tensor {
     let out = normRelu(this.bn1, this.relu, this.conv1.forward(x));
     out = normRelu(this.bn2, this.relu, this.conv2.forward(out));
-    out = this.bn3.forward(this.conv3.forward(out));
     const identity = this.downsample ? this.downsample.forward(x) : x;
-    return addRelu(out, identity, true); // out += identity; relu(out), in one pass
+    return normAddRelu(this.bn3, this.conv3.forward(out), identity); // relu(bn3(out) + identity)
   }
 }
 

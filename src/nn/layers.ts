@@ -76,13 +76,15 @@ export class BatchNorm2d extends Module {
   }
 
   /** With `relu`, relu(batch norm(x)) in one pass over the output (see batchNorm2d). */
-  forward(x: Tensor, { relu = false }: { relu?: boolean } = {}): Tensor {
+  /** With `relu` and `residual`, relu(bn(x) + residual) in one pass (batchNorm2d's options). */
+  forward(x: Tensor, { relu = false, residual }: { relu?: boolean; residual?: Tensor } = {}): Tensor {
     if (this.training) this.numBatchesTracked.data[0] += 1n;
     return batchNorm2d(x, this.runningMean, this.runningVar, this.weight, this.bias, {
       training: this.training,
       momentum: this.momentum,
       eps: this.eps,
       relu,
+      residual,
     });
   }
 }

@@ -11,6 +11,12 @@ export interface BatchNormOptions {
   eps?: number;
   /** relu(batch norm(x)) in one pass over the output, and one node whose backward passes dy through the mask. */
   relu?: boolean;
+  /**
+   * batch norm(x) + residual, then the ReLU when `relu`: the end of a residual block (torchvision's `out = bn2(out);
+   * out += identity; out = relu(out)`) in one pass over the output, and one node whose backward hands the residual
+   * its gradient, the masked dy, without a copy.
+   */
+  residual?: Tensor;
 }
 
 // x is (N,C,H,W); weight, bias, runningMean, runningVar are (C)
@@ -20,11 +26,16 @@ export function batchNorm2d(
   runningVar: Tensor | null,
   weight: Tensor | null,
   bias: Tensor | null,
-  { training, momentum = 0.1, eps = 1e-5, relu = false }: BatchNormOptions,
+  { training, momentum = 0.1, eps = 1e-5, relu = false, residual }: BatchNormOptions,
 ): Tensor {
   expectRank(x, 4, 'batchNorm2d', 'input');
   const [n, c, h, w] = x.shape;
   const hw = h * w;
+  if (residual && (residual.shape.length !== 4 || residual.shape.some((d, i) => d !== x.shape[i]))) {
+    throw new Error(
+      `batchNorm2d: residual must have the input's shape ${shapeString(x.shape)}, got ${shapeString(residual.shape)}`,
+    );
+  }
   for (const [name, t] of [
     ['weight', weight],
     ['bias', bias],
@@ -63,6 +74,7 @@ export function batchNorm2d(
       variance,
       invStd,
       relu,
+      residual?.data ?? null,
     );
     if (training && runningMean && runningVar) {
       // Running variance uses the unbiased estimate, as PyTorch does; the normalisation itself used the biased one.
@@ -75,7 +87,8 @@ export function batchNorm2d(
   } else if (runningMean && runningVar) {
     mean.set(runningMean.data);
     for (let ch = 0; ch < c; ch++) invStd[ch] = 1 / Math.sqrt(runningVar.data[ch] + eps);
-    k.batchNormApply(n, c, hw, x.data, mean, invStd, weight?.data ?? null, bias?.data ?? null, y.data, relu);
+    const r = residual?.data ?? null;
+    k.batchNormApply(n, c, hw, x.data, mean, invStd, weight?.data ?? null, bias?.data ?? null, y.data, relu, r);
   }
   // The backward pass, and the same through a ReLU applied in place to y (relu.ts fuses the two).
   const backward =
@@ -102,6 +115,18 @@ export function batchNorm2d(
       );
       return [dx, dgamma, dbeta];
     };
+  if (residual) {
+    // The mask comes from the output here (the residual moved it), as reluBackward's does; the residual's gradient
+    // is the masked dy itself, and batch norm's backward reads it as its own dy.
+    return record(y, relu ? 'batchNorm2d+add+relu' : 'batchNorm2d+add', [x, weight, bias, residual], (dy, needs) => {
+      let g = dy;
+      if (relu) {
+        g = takeBuffer(dy.length);
+        k.reluBackward(dy, y.data, g);
+      }
+      return [...backward(false)(g, needs, []), g];
+    });
+  }
   if (relu) return record(y, 'batchNorm2d+relu', [x, weight, bias], backward(true));
   return record(y, 'batchNorm2d', [x, weight, bias], backward(false), backward(true));
 }

@@ -49,23 +49,40 @@ describe('native layer kernels match js', { skip: maybeNative ? false : 'native 
       const [m1, m2] = both(() => new Float32Array(c));
       const [v1, v2] = both(() => new Float32Array(c));
       const [s1, s2] = both(() => new Float32Array(c));
-      jsKernels.batchNormTrain(n, c, hw, x, gamma, beta, 1e-5, y1, m1, v1, s1, false);
-      native.batchNormTrain(n, c, hw, x, gamma, beta, 1e-5, y2, m2, v2, s2, false);
+      jsKernels.batchNormTrain(n, c, hw, x, gamma, beta, 1e-5, y1, m1, v1, s1, false, null);
+      native.batchNormTrain(n, c, hw, x, gamma, beta, 1e-5, y2, m2, v2, s2, false, null);
       assertClose(m2, m1, { rtol: 1e-6, what: 'mean' });
       assertClose(v2, v1, { rtol: 1e-5, what: 'variance' });
       assertClose(s2, s1, { rtol: 1e-5, what: 'invStd' });
       assertClose(y2, y1, { rtol: 1e-5, what: 'y (train)' });
       // With relu: exactly relu of the plain output, from the native kernel as from the reference.
       const yRelu = new Float32Array(size);
-      native.batchNormTrain(n, c, hw, x, gamma, beta, 1e-5, yRelu, m2, v2, s2, true);
+      native.batchNormTrain(n, c, hw, x, gamma, beta, 1e-5, yRelu, m2, v2, s2, true, null);
       assertExactRelu(yRelu, y2, 'y (train + relu)');
-      jsKernels.batchNormApply(n, c, hw, x, m1, s1, null, beta, y1, false);
-      native.batchNormApply(n, c, hw, x, m1, s1, null, beta, y2, false);
+      jsKernels.batchNormApply(n, c, hw, x, m1, s1, null, beta, y1, false, null);
+      native.batchNormApply(n, c, hw, x, m1, s1, null, beta, y2, false, null);
       assertClose(y2, y1, { rtol: 1e-5, what: 'y (apply, no gamma)' });
-      native.batchNormApply(n, c, hw, x, m1, s1, null, beta, yRelu, true);
+      native.batchNormApply(n, c, hw, x, m1, s1, null, beta, yRelu, true, null);
       assertExactRelu(yRelu, y2, 'y (apply + relu)');
-      jsKernels.batchNormApply(n, c, hw, x, m1, s1, null, beta, yRelu, true);
+      jsKernels.batchNormApply(n, c, hw, x, m1, s1, null, beta, yRelu, true, null);
       assertExactRelu(yRelu, y1, 'y (reference apply + relu)');
+      // With a residual: exactly the plain output plus the residual in float, then the ReLU, train and apply alike.
+      const residual = randn(size);
+      const sum = y2.map((v, i) => v + residual[i]);
+      const ySum = new Float32Array(size);
+      native.batchNormApply(n, c, hw, x, m1, s1, null, beta, ySum, false, residual);
+      assertClose(ySum, sum, { rtol: 0, what: 'y (apply + residual)' });
+      native.batchNormApply(n, c, hw, x, m1, s1, null, beta, ySum, true, residual);
+      assertExactRelu(ySum, sum, 'y (apply + residual + relu)');
+      jsKernels.batchNormApply(n, c, hw, x, m1, s1, null, beta, y1, true, residual);
+      assertClose(ySum, y1, { rtol: 1e-5, atol: 1e-6, what: 'y (reference apply + residual + relu)' });
+      native.batchNormTrain(n, c, hw, x, gamma, beta, 1e-5, y2, m2, v2, s2, false, null);
+      native.batchNormTrain(n, c, hw, x, gamma, beta, 1e-5, ySum, m2, v2, s2, true, residual);
+      assertExactRelu(
+        ySum,
+        y2.map((v, i) => v + residual[i]),
+        'y (train + residual + relu)',
+      );
       const dy = randn(size);
       for (const batchStats of [true, false]) {
         for (const reluAfter of [false, true]) {
@@ -114,7 +131,7 @@ describe('native layer kernels match js', { skip: maybeNative ? false : 'native 
     x[hw + 3] = Number.POSITIVE_INFINITY;
     x[2 * hw + 5] = Number.NEGATIVE_INFINITY;
     const y = new Float32Array(size);
-    native.batchNormApply(n, c, hw, x, mean, invStd, gamma, beta, y, true);
+    native.batchNormApply(n, c, hw, x, mean, invStd, gamma, beta, y, true, null);
     const dx = new Float32Array(size);
     const ones = new Float32Array(size).fill(1);
     native.batchNormBackward(n, c, hw, ones, x, mean, invStd, gamma, beta, false, true, dx, null, null);

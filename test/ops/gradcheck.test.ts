@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { noGrad } from '../../src/autograd/tape.ts';
 import { adaptiveAvgPool2d } from '../../src/ops/adaptiveAvgPool2d.ts';
-import { add } from '../../src/ops/add.ts';
+import { add, addRelu } from '../../src/ops/add.ts';
 import { batchNorm2d } from '../../src/ops/batchNorm2d.ts';
 import { conv2d } from '../../src/ops/conv2d.ts';
 import { crossEntropy, logSoftmax } from '../../src/ops/crossEntropy.ts';
@@ -17,6 +17,7 @@ import { flatten, reshape } from '../../src/ops/reshape.ts';
 import { shortcutA } from '../../src/ops/shortcutA.ts';
 import { Generator } from '../../src/tensor/random.ts';
 import { numel, Tensor } from '../../src/tensor/tensor.ts';
+import { assertClose } from '../helpers.ts';
 
 const rng = new Generator(1234);
 
@@ -103,6 +104,34 @@ describe('gradcheck batchNorm2d', () => {
     gradcheck([randn([3, 4, 5, 3]), randn([4]), randn([4])], (x, w, b) =>
       batchNorm2d(x, rm, rv, w, b, { training: true }),
     );
+  });
+  test('train x=[3,4,5,3] + residual [3,4,5,3]', () => {
+    const rm = Tensor.zeros([4]);
+    const rv = Tensor.full([4], 1);
+    gradcheck([randn([3, 4, 5, 3]), randn([4]), randn([4]), randn([3, 4, 5, 3])], (x, w, b, r) =>
+      batchNorm2d(x, rm, rv, w, b, { training: true, residual: r }),
+    );
+  });
+  // relu's kink defeats finite differences; the fused node's gradients against batch norm, then addRelu's, instead.
+  test('train x=[4,3,5,7] + residual, relu: as batchNorm2d then addRelu (rtol 1e-5)', () => {
+    const inputs = [randn([4, 3, 5, 7]), randn([3]), randn([3]), randn([4, 3, 5, 7])];
+    const probe = randn([4, 3, 5, 7], false).data;
+    const gradsOf = (fused: boolean) => {
+      for (const t of inputs) t.grad = null;
+      const [x, w, b, r] = inputs;
+      const stats = [Tensor.zeros([3]), Tensor.full([3], 1)] as const;
+      const y = fused
+        ? batchNorm2d(x, ...stats, w, b, { training: true, relu: true, residual: r })
+        : addRelu(batchNorm2d(x, ...stats, w, b, { training: true }), r);
+      sum(mulConstant(y, probe)).backward();
+      return { y: y.data, grads: inputs.map((t) => t.grad?.data ?? new Float32Array(0)) };
+    };
+    const plain = gradsOf(false);
+    const fused = gradsOf(true);
+    assert.deepEqual(fused.y, plain.y);
+    for (const [i, g] of fused.grads.entries()) {
+      assertClose(g, plain.grads[i], { rtol: 1e-5, atol: 1e-6, what: `input ${i}` });
+    }
   });
   test('eval x=[2,3,4,1] with running statistics', () => {
     const rm = randn([3], false);

@@ -13,6 +13,7 @@ export function batchNormTrain(
   variance: Float32Array,
   invStd: Float32Array,
   relu: boolean,
+  residual: Float32Array | null,
 ): void {
   const count = n * hw;
   for (let ch = 0; ch < c; ch++) {
@@ -35,7 +36,7 @@ export function batchNormTrain(
     variance[ch] = sq / count;
     invStd[ch] = 1 / Math.sqrt(sq / count + eps);
   }
-  batchNormApply(n, c, hw, x, mean, invStd, gamma, beta, y, relu);
+  batchNormApply(n, c, hw, x, mean, invStd, gamma, beta, y, relu, residual);
 }
 
 export function batchNormApply(
@@ -49,13 +50,15 @@ export function batchNormApply(
   beta: Float32Array | null,
   y: Float32Array,
   relu: boolean,
+  residual: Float32Array | null,
 ): void {
   for (let ch = 0; ch < c; ch++) {
     const [scale, shift] = affine(ch, mean, invStd, gamma, beta);
     for (let b = 0; b < n; b++) {
       const o = (b * c + ch) * hw;
       for (let i = o; i < o + hw; i++) {
-        const v = Math.fround(x[i] * scale + shift);
+        let v = Math.fround(x[i] * scale + shift);
+        if (residual) v = Math.fround(v + residual[i]);
         y[i] = relu && v <= 0 ? 0 : v; // NaN stays NaN
       }
     }
