@@ -36,7 +36,9 @@ export class Profiler implements TapeProfiler {
       const row = this.#row(name, m.constructor.name);
       const forward = m.forward;
       this.#wrapped.push([m, Object.getOwnPropertyDescriptor(m, 'forward')]);
-      (m as { forward: (x: Tensor) => Tensor }).forward = (x) => this.#timed(row, () => forward.call(m, x));
+      // Every argument passes on: BatchNorm2d takes its fused ReLU and residual as a second one.
+      (m as { forward: (...args: unknown[]) => Tensor }).forward = (...args) =>
+        this.#timed(row, () => (forward as (...a: unknown[]) => Tensor).apply(m, args));
     }
     setTapeProfiler(this);
     return this;

@@ -2,6 +2,8 @@
 // outside the model, and modules restored exactly when it is detached.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { noGrad } from '../../src/autograd/tape.ts';
+import { resnet20 } from '../../src/models/cifar.ts';
 import { Linear, ReLU, Sequential } from '../../src/nn/layers.ts';
 import { formatProfile, Profiler } from '../../src/nn/profile.ts';
 import { sum } from '../../src/ops/reduce.ts';
@@ -28,4 +30,16 @@ test('Sequential(Linear 4→3, ReLU) x=[2,4]: a row per layer, backward time und
   assert.equal(Object.hasOwn(model.at(0), 'forward'), false);
   model.forward(x);
   assert.equal(rows.get('0')?.forwardCalls, 2);
+});
+
+test('resnet20 x=[2,1,28,28]: the same output profiled as not (the batch norms get their fused ReLU and residual)', () => {
+  const model = resnet20({ inChannels: 1 });
+  model.eval();
+  const x = Tensor.zeros([2, 1, 28, 28]);
+  for (let i = 0; i < x.numel; i++) x.data[i] = Math.sin(i);
+  const plain = noGrad(() => model.forward(x)).data;
+  const profiler = new Profiler(model).attach();
+  const profiled = noGrad(() => model.forward(x)).data;
+  profiler.detach();
+  assert.deepEqual(profiled, plain);
 });
