@@ -4,7 +4,7 @@
 import { constant, kaimingNormal } from '../nn/init.ts';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers.ts';
 import { Module } from '../nn/module.ts';
-import { addRelu } from '../ops/add.ts';
+import { add, addRelu } from '../ops/add.ts';
 import { flatten } from '../ops/reshape.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 
@@ -42,21 +42,43 @@ export interface BlockClass {
 
 const defaultNorm: NormLayer = (c) => new BatchNorm2d(c);
 
+let fusing = true;
+
+/**
+ * Runs fn with the blocks calling their layers one module at a time, in torchvision's order (norm, ReLU module,
+ * shortcut after the branch, add, ReLU module): what `summary` lists. The values are the same either way.
+ */
+export function unfused<T>(fn: () => T): T {
+  const was = fusing;
+  fusing = false;
+  try {
+    return fn();
+  } finally {
+    fusing = was;
+  }
+}
+
 /**
  * relu(norm(x)). With a BatchNorm2d (the default norm layer) the ReLU happens in the norm's own pass over the output,
  * which saves the in-place ReLU's read and write of the whole activation; other norm layers run as two modules.
  */
 export function normRelu(norm: Module, relu: ReLU, x: Tensor): Tensor {
-  return norm instanceof BatchNorm2d ? norm.forward(x, { relu: true }) : relu.forward(norm.forward(x));
+  return fusing && norm instanceof BatchNorm2d ? norm.forward(x, { relu: true }) : relu.forward(norm.forward(x));
 }
 
 /**
- * relu(norm(x) + identity), a residual block's end. With a BatchNorm2d the add and the ReLU happen in the norm's own
- * pass over the output; otherwise (a custom norm layer) the norm, then the add and ReLU in one pass in place.
+ * relu(norm(x) + shortcut()), a residual block's end. With a BatchNorm2d the add and the ReLU happen in the norm's
+ * own pass over the output, which needs the shortcut first; other norm layers run the norm, then the add and ReLU
+ * in one pass in place.
  */
-export function normAddRelu(norm: Module, x: Tensor, identity: Tensor): Tensor {
-  if (norm instanceof BatchNorm2d) return norm.forward(x, { relu: true, residual: identity });
-  return addRelu(norm.forward(x), identity, true);
+export function normAddRelu(norm: Module, relu: ReLU, x: Tensor, shortcut: () => Tensor): Tensor {
+  if (!fusing) {
+    const out = norm.forward(x);
+    return relu.forward(add(out, shortcut(), true));
+  }
+  if (norm instanceof BatchNorm2d) return norm.forward(x, { relu: true, residual: shortcut() });
+  const out = norm.forward(x);
+  return addRelu(out, shortcut(), true);
 }
 
 /** Two 3×3 convolutions (ResNet-18/34). */
@@ -86,9 +108,8 @@ export class BasicBlock extends Module implements Block {
   }
 
   forward(x: Tensor): Tensor {
-    const out = normRelu(this.bn1, this.relu, this.conv1.forward(x));
-    const identity = this.downsample ? this.downsample.forward(x) : x;
-    return normAddRelu(this.bn2, this.conv2.forward(out), identity); // relu(bn2(out) + identity)
+    const out = this.conv2.forward(normRelu(this.bn1, this.relu, this.conv1.forward(x)));
+    return normAddRelu(this.bn2, this.relu, out, () => (this.downsample ? this.downsample.forward(x) : x));
   }
 }
 
@@ -123,9 +144,8 @@ export class Bottleneck extends Module implements Block {
 
   forward(x: Tensor): Tensor {
     let out = normRelu(this.bn1, this.relu, this.conv1.forward(x));
-    out = normRelu(this.bn2, this.relu, this.conv2.forward(out));
-    const identity = this.downsample ? this.downsample.forward(x) : x;
-    return normAddRelu(this.bn3, this.conv3.forward(out), identity); // relu(bn3(out) + identity)
+    out = this.conv3.forward(normRelu(this.bn2, this.relu, this.conv2.forward(out)));
+    return normAddRelu(this.bn3, this.relu, out, () => (this.downsample ? this.downsample.forward(x) : x));
   }
 }
 

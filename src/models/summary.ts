@@ -9,6 +9,7 @@ import { poolGeometry } from '../ops/maxPool2d.ts';
 import { pair } from '../ops/util.ts';
 import { numel, Tensor } from '../tensor/tensor.ts';
 import { ShortcutA } from './cifar.ts';
+import { unfused } from './resnet.ts';
 
 export interface SummaryRow {
   name: string;
@@ -70,7 +71,7 @@ export function summary(model: Module, inputShape: readonly number[]): Summary {
     patched.push(m);
   }
   try {
-    noGrad(() => model.forward(Tensor.zeros(inputShape)));
+    noGrad(() => unfused(() => model.forward(Tensor.zeros(inputShape))));
   } finally {
     for (const m of patched) delete (m as Partial<Module>).forward;
   }

@@ -8,6 +8,7 @@ import { noGrad } from '../../src/autograd/tape.ts';
 import { resnet20, resnet32, resnet44, resnet56, resnet110 } from '../../src/models/cifar.ts';
 import { buildModel } from '../../src/models/registry.ts';
 import { BasicBlock, Bottleneck, ResNet, resnet18, resnet50 } from '../../src/models/resnet.ts';
+import { summary } from '../../src/models/summary.ts';
 import { Tensor } from '../../src/tensor/tensor.ts';
 import { fixturesDir } from '../helpers.ts';
 
@@ -106,4 +107,15 @@ describe('options', () => {
     assert.ok((a.get('layer4.1.bn2.weight')!.data as Float32Array).every((v) => v === 0));
     assert.ok((a.get('layer4.1.bn1.weight')!.data as Float32Array).every((v) => v === 1));
   });
+});
+
+test('summary lists the layers in torchvision forward order, ReLU modules included (resnet18 layer2.0, resnet50 layer1.0)', () => {
+  const rowsOf = (model: ResNet, prefix: string) =>
+    summary(model, [1, 3, 64, 64])
+      .rows.filter((r) => r.name.startsWith(prefix))
+      .map((r) => r.name.slice(prefix.length));
+  const basic = ['conv1', 'bn1', 'relu', 'conv2', 'bn2', 'downsample.0', 'downsample.1', 'relu'];
+  assert.deepEqual(rowsOf(resnet18(), 'layer2.0.'), basic);
+  const bottleneck = ['conv1', 'bn1', 'relu', 'conv2', 'bn2', 'relu', 'conv3', 'bn3', 'downsample.0', 'downsample.1'];
+  assert.deepEqual(rowsOf(resnet50(), 'layer1.0.'), [...bottleneck, 'relu']);
 });
