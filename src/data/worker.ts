@@ -1,4 +1,6 @@
 // A loader worker thread: receives the cache's shared chunks and batch tasks, answers with transformed batches.
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import sharp from 'sharp';
 import { type BatchItem, type BatchSpec, runBatch } from './batch.ts';
@@ -14,6 +16,17 @@ export type WorkerReply =
 
 if (!parentPort) throw new Error('src/data/worker.ts runs as a worker thread of DataLoader');
 const port = parentPort;
+// The lowest priority for this thread (Linux: nice is per thread, and /proc/thread-self names it). The training step
+// keeps every core busy, and a thread of its pool that the scheduler sets aside for the loader holds up the others
+// at the next barrier, so a share of a core taken by the loader cost the step about twice that. At nice 19 the
+// loader runs in the step's gaps, and whenever the step waits for its batch. The first epoch, which decodes every
+// image, ran 1–2% faster (resnet20 on the Fashion-MNIST subset, 7 runs each way); elsewhere nothing changes.
+try {
+  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+  if (tid > 0) setPriority(tid, 19);
+} catch {
+  // no /proc (macOS, Windows): the default priority
+}
 // Files are read once per epoch at most; libvips' operation cache would only hold memory.
 sharp.cache(false);
 const chunks: SharedArrayBuffer[] = [];

@@ -1,7 +1,7 @@
 // DataLoader: the same batches with 0 or 2 worker threads and with or without the cache, skip-and-count of bad
 // images (or a throw with strictImages), and the mixed last batch.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -137,4 +137,28 @@ test('epoch(e, startBatch = 3) yields the same batches as a full pass from the f
   for await (const b of loader.epoch(4, 3)) rest.push(b);
   assert.equal(rest.length, full.batches[0].length - 3);
   assert.deepEqual(summary([rest]), summary([full.batches[0].slice(3)]));
+});
+
+// Linux only: each thread's nice value is field 19 of /proc/self/task/TID/stat (after the parenthesised name).
+const niceOfThreads = () =>
+  readdirSync('/proc/self/task').map((tid) => {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  });
+
+test('loader workers run at nice 19, yielding the cores to the step; this thread keeps its priority', {
+  skip: existsSync('/proc/self/task') ? false : 'no /proc',
+}, async () => {
+  const loader = new DataLoader(samples, { batchSize: 4, preprocess, workers: 2 });
+  try {
+    for await (const _ of loader.epoch(0)) {
+      // every batch comes from a worker
+    }
+    const nices = niceOfThreads();
+    assert.equal(nices.filter((n) => n === 19).length, 2, `thread nice values ${nices}`);
+    const self = readFileSync('/proc/thread-self/stat', 'utf8');
+    assert.equal(Number(self.slice(self.lastIndexOf(')') + 2).split(' ')[16]), 0);
+  } finally {
+    await loader.close();
+  }
 });
