@@ -2,8 +2,23 @@
 // gives the same bytes faster), the way torchvision's PIL loader would see it: alpha dropped, CMYK and 16-bit
 // converted, plus EXIF orientation applied.
 import { readFileSync } from 'node:fs';
-import sharp, { type OutputInfo } from 'sharp';
+import type { OutputInfo } from 'sharp';
 import { decodePlainPng, isPng, PngError } from './png.ts';
+
+let sharpModule: Promise<typeof import('sharp')> | null = null;
+
+/**
+ * sharp, loaded on first use: a folder of plain PNGs never needs it, and loading its libvips took about 50 ms of
+ * each loader worker's start, before the first batch. Its operation cache is off: each file is decoded once per
+ * epoch at most, and the cache would only hold memory.
+ */
+function loadSharp(): Promise<typeof import('sharp')> {
+  sharpModule ??= import('sharp').then((m) => {
+    m.default.cache(false);
+    return m;
+  });
+  return sharpModule;
+}
 
 export interface DecodedImage {
   /** HWC, row-major, 8 bits per sample. */
@@ -67,6 +82,7 @@ export async function decodeImage(input: string | Uint8Array, opts: DecodeOption
   let raw: { data: Buffer; info: OutputInfo };
   try {
     // failOn 'truncated' rejects cut-off files like PIL does, yet accepts JPEGs with harmless warnings.
+    const sharp = (await loadSharp()).default;
     raw = await sharp(bytes ?? input, { failOn: 'truncated', limitInputPixels: maxPixels })
       .rotate()
       .removeAlpha()

@@ -2,7 +2,6 @@
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
-import sharp from 'sharp';
 import { type BatchItem, type BatchSpec, runBatch } from './batch.ts';
 import { type CacheRef, cachedImage } from './pixelCache.ts';
 
@@ -27,8 +26,6 @@ try {
 } catch {
   // no /proc (macOS, Windows): the default priority
 }
-// Files are read once per epoch at most; libvips' operation cache would only hold memory.
-sharp.cache(false);
 const chunks: SharedArrayBuffer[] = [];
 
 port.on('message', async (msg: WorkerRequest) => {
