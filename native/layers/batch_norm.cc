@@ -111,7 +111,6 @@ BnAffine with_relu_threshold(BnAffine a, float (*map_one)(float, const BnAffine&
   return a;
 }
 
-
 // Each pass reads a thread's channels in blocks, a block's planes in memory order: image by image, and within an
 // image the block's channels, one contiguous run. Channel by channel, the runs were single planes C·HW floats apart,
 // too short for the hardware prefetcher when images are small (7×7: 196 bytes): with its tensors out of cache, as

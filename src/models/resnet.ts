@@ -72,13 +72,10 @@ export function normRelu(norm: Module, relu: ReLU, x: Tensor): Tensor {
  * in one pass in place.
  */
 export function normAddRelu(norm: Module, relu: ReLU, x: Tensor, shortcut: () => Tensor): Tensor {
-  if (!fusing) {
-    const out = norm.forward(x);
-    return relu.forward(add(out, shortcut(), true));
-  }
-  if (norm instanceof BatchNorm2d) return norm.forward(x, { relu: true, residual: shortcut() });
+  if (fusing && norm instanceof BatchNorm2d) return norm.forward(x, { relu: true, residual: shortcut() });
   const out = norm.forward(x);
-  return addRelu(out, shortcut(), true);
+  const identity = shortcut();
+  return fusing ? addRelu(out, identity, true) : relu.forward(add(out, identity, true));
 }
 
 /** Two 3×3 convolutions (ResNet-18/34). */

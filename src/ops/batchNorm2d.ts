@@ -3,7 +3,7 @@ import { type BackwardFn, record } from '../autograd/tape.ts';
 import { kernels } from '../backend/index.ts';
 import { takeBuffer } from '../tensor/pool.ts';
 import { shapeString, type Tensor } from '../tensor/tensor.ts';
-import { emptyTensor, expectRank } from './util.ts';
+import { emptyTensor, expectRank, expectShape } from './util.ts';
 
 export interface BatchNormOptions {
   training: boolean;
@@ -31,11 +31,7 @@ export function batchNorm2d(
   expectRank(x, 4, 'batchNorm2d', 'input');
   const [n, c, h, w] = x.shape;
   const hw = h * w;
-  if (residual && (residual.shape.length !== 4 || residual.shape.some((d, i) => d !== x.shape[i]))) {
-    throw new Error(
-      `batchNorm2d: residual must have the input's shape ${shapeString(x.shape)}, got ${shapeString(residual.shape)}`,
-    );
-  }
+  if (residual) expectShape(residual, x.shape, 'batchNorm2d', 'residual');
   for (const [name, t] of [
     ['weight', weight],
     ['bias', bias],

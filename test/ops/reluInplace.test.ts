@@ -144,3 +144,12 @@ test('x=[2,3] add in place (out += identity): shares a buffer, same sum and grad
   leaf.requiresGrad = true;
   assert.throws(() => add(leaf, leaf, true), /leaf tensor that requires grad/);
 });
+
+test('batchNorm2d residual of another shape: an error naming the residual and both shapes', () => {
+  const x = Tensor.zeros([2, 3, 4, 4]);
+  const stats = [Tensor.zeros([3]), Tensor.full([3], 1)] as const;
+  assert.throws(
+    () => batchNorm2d(x, ...stats, null, null, { training: true, residual: Tensor.zeros([2, 3, 4, 5]) }),
+    /batchNorm2d: residual must have shape \[2, 3, 4, 4\], got \[2, 3, 4, 5\]/,
+  );
+});
