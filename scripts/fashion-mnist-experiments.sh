@@ -3,10 +3,11 @@
 #   1. the recipe: resnet20, 1 channel, 28x28, cifar augment, SGD lr 0.1 momentum 0.9 Nesterov wd 5e-4,
 #      one-cycle, batch 128, 5 epochs -> runs/fmnist (val accuracy and img/s in metrics.jsonl);
 #   2. throughput beside PyTorch on the same recipe and a 12,800-image subset (when /usr/bin/python3 has torch);
+#      `torch-recipe`: the whole recipe (all 60,000 images, 5 epochs) in each, one after the other;
 #   3. transfer learning: pretrain on classes 0-4, fine-tune on 5-9 with 50 images per class, --pretrained with
 #      --freeze backbone, and with --freeze none, against the same two runs from scratch (no --pretrained), each at
 #      lr 0.05 and 0.5.
-# Usage: bash scripts/fashion-mnist-experiments.sh [WORK_DIR] [recipe|torch|transfer ...]
+# Usage: bash scripts/fashion-mnist-experiments.sh [WORK_DIR] [recipe|torch|torch-recipe|transfer ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-/tmp/fmnist}
@@ -32,6 +33,13 @@ for step in $steps; do
     rm -rf runs/fmnist-sub
     resnet train --data "$work/sub" --out runs/fmnist-sub --epochs 2 "${recipe[@]}"
     /usr/bin/python3 scripts/torch_train_folder.py "$work/sub" --epochs 2
+    ;;
+  torch-recipe)
+    # The recipe's whole run side by side: resnet-ts (as in `recipe`, into runs/fmnist-recipe), then PyTorch. Each
+    # prints one line per epoch with sec and img/s; the run's throughput is its images over its summed epoch times.
+    rm -rf runs/fmnist-recipe
+    resnet train --data "$work/all" --out runs/fmnist-recipe --epochs 5 "${recipe[@]}"
+    /usr/bin/python3 scripts/torch_train_folder.py "$work/all" --epochs 5
     ;;
   transfer)
     # Each arm at two learning rates, 40 epochs, and its best validation accuracy: a linear probe on a frozen
