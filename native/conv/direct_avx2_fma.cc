@@ -83,7 +83,6 @@ __attribute__((always_inline)) inline void tile_3x3(size_t channels, const float
   store_tile(acc, tile, out_channel_stride, ocs, bias, relu);
 }
 
-// The sum of v's 8 lanes, in a fixed order.
 // acc[kx] += d · x_kx over one kernel row's 3 taps: the step of both weight-gradient kernels below, per dy vector.
 __attribute__((always_inline)) inline void dw_step_3(__m256 d, __m256 x0, __m256 x1, __m256 x2, __m256 (&acc)[3]) {
   acc[0] = _mm256_fmadd_ps(d, x0, acc[0]);
@@ -91,6 +90,7 @@ __attribute__((always_inline)) inline void dw_step_3(__m256 d, __m256 x0, __m256
   acc[2] = _mm256_fmadd_ps(d, x2, acc[2]);
 }
 
+// The sum of v's 8 lanes, in a fixed order.
 __attribute__((always_inline)) inline float sum_lanes(__m256 v) {
   const __m128 four = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   const __m128 two = _mm_add_ps(four, _mm_movehl_ps(four, four));

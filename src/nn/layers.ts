@@ -75,8 +75,10 @@ export class BatchNorm2d extends Module {
     this.numBatchesTracked = this.registerBuffer('num_batches_tracked', IntTensor.from([0], []));
   }
 
-  /** With `relu`, relu(batch norm(x)) in one pass over the output (see batchNorm2d). */
-  /** With `relu` and `residual`, relu(bn(x) + residual) in one pass (batchNorm2d's options). */
+  /**
+   * batch norm(x), plus `residual` when given, then the ReLU with `relu`: all in one pass over the output (see
+   * batchNorm2d's options).
+   */
   forward(x: Tensor, { relu = false, residual }: { relu?: boolean; residual?: Tensor } = {}): Tensor {
     if (this.training) this.numBatchesTracked.data[0] += 1n;
     return batchNorm2d(x, this.runningMean, this.runningVar, this.weight, this.bias, {
