@@ -6,8 +6,9 @@
 // busy, threads take whole ones (each with its own buffers and serial GEMMs, no synchronisation); otherwise the
 // threads share each padding, im2col, GEMM and col2im. Other paths, where they pay:
 // - 3×3 padding-1 in training batches, with fewer than 64 channels (CIFAR ResNets) or output planes of at most 8×8:
-//   direct with a group of images in the vector lanes (lanes.cc), in all three passes at stride 1,
-//   forward and weight gradient at stride 2;
+//   direct with a group of images in the vector lanes (lanes.cc), in all three passes at stride 1 (forward and
+//   input gradient by Winograd F(4×4, 3×3) on that layout with 16+ channels on planes of 7×7 and up), forward and
+//   weight gradient at stride 2;
 // - the same with 64+ channels and at least 64 output tiles: Winograd (winograd.cc), F(4×4, 3×3) or F(2×2, 3×3) for
 //   the forward pass and the input gradient, F(2×2, 3×3) for the weight gradient;
 // - the same with fewer channels and fewer images: direct, with no im2col (direct.cc), in all three passes;

@@ -22,7 +22,8 @@ const DirectKernel* select() {
     case Isa::kAvx512: {
       static const DirectKernel k{8, 16, direct3x3_tile_8x2x16_avx512, 3, 3, direct3x3_dw_3x9_avx512,
                                     direct_taps_tile_8x2x16_avx512, direct3x3_lanes_tile_8x2x16_avx512,
-                                    direct3x3_lanes_dw_3x9_avx512, direct_lanes_in_avx512, direct_lanes_out_avx512};
+                                    direct3x3_lanes_dw_3x9_avx512, direct_lanes_in_avx512, direct_lanes_out_avx512,
+                                    winograd_lanes_input_avx512, winograd_lanes_output_avx512};
       return &k;
     }
 #endif
@@ -31,7 +32,8 @@ const DirectKernel* select() {
       static const DirectKernel k{6, 8, direct3x3_tile_6x2x8_avx2_fma, 4, 1, direct3x3_dw_4x3_avx2_fma,
                                     direct_taps_tile_6x2x8_avx2_fma, direct3x3_lanes_tile_6x2x8_avx2_fma,
                                     direct3x3_lanes_dw_4x3_avx2_fma, direct_lanes_in_avx2_fma,
-                                    direct_lanes_out_avx2_fma};
+                                    direct_lanes_out_avx2_fma, winograd_lanes_input_avx2_fma,
+                                    winograd_lanes_output_avx2_fma};
       return &k;
     }
 #endif

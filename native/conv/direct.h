@@ -126,6 +126,24 @@ void direct_lanes_out_avx2_fma(const float* src, size_t count, size_t p, float* 
                                bool accumulate);
 #endif
 
+// Winograd F(4×4, 3×3) transforms with images in lanes (winograd_lanes.h), a row of `tiles` tiles at a time: in,
+// the 6×6 input pixels of tile t at d + 4t·L (rows in_row floats apart) to its 36 elements, element e at
+// v + e·pos_stride + t·L; out, the 36 elements back to the tile's 4×4 output pixels at y + 4t·L (rows out_row apart),
+// those within `rows` rows and `cols` columns.
+using DirectWinogradInFn = void (*)(const float* d, size_t in_row, size_t tiles, float* v, size_t pos_stride);
+using DirectWinogradOutFn = void (*)(const float* m, size_t pos_stride, size_t tiles, float* y, size_t out_row,
+                                     size_t rows, size_t cols);
+#if defined(RESNET_HAVE_AVX512)
+void winograd_lanes_input_avx512(const float* d, size_t in_row, size_t tiles, float* v, size_t pos_stride);
+void winograd_lanes_output_avx512(const float* m, size_t pos_stride, size_t tiles, float* y, size_t out_row, size_t rows,
+                                  size_t cols);
+#endif
+#if defined(RESNET_HAVE_AVX2_FMA)
+void winograd_lanes_input_avx2_fma(const float* d, size_t in_row, size_t tiles, float* v, size_t pos_stride);
+void winograd_lanes_output_avx2_fma(const float* m, size_t pos_stride, size_t tiles, float* y, size_t out_row,
+                                    size_t rows, size_t cols);
+#endif
+
 // The CPU's set of direct kernels and their shapes (null in the portable build, which keeps im2col + GEMM), for
 // direct.cc and lanes.cc.
 struct DirectKernel {
@@ -140,6 +158,8 @@ struct DirectKernel {
   DirectLanesWeightGradFn dw_lanes;  // the weight gradient with images in lanes
   DirectLanesInFn lanes_in;          // NCHW to lanes, a channel at a time
   DirectLanesOutFn lanes_out;        // and back
+  DirectWinogradInFn winograd_in;    // Winograd F(4×4, 3×3) with images in lanes: input transform
+  DirectWinogradOutFn winograd_out;  // and output transform
 };
 
 const DirectKernel* direct_kernel();
@@ -164,8 +184,9 @@ void direct_backward_weight(const ConvShape& s, const float* dy, const float* x,
 // 3×3 convolutions (stride 1, and stride 2 but for the input gradient) with a batch's images in the vector lanes:
 // each group of L images (L = 16 for AVX-512, 8 for AVX2) is repacked to [C][H + 2][W + 2][L], a vector per pixel,
 // so that small planes (14×14, 7×7) fill every lane, where a row of 7 pixels fills 7 of 16, and every load is one
-// aligned vector. Forward and input gradient run direct3x3_lanes_tile_* (then the output goes back to NCHW), the
-// weight gradient direct3x3_lanes_dw_*. Where it pays (lanes.cc): batches that fill three quarters of the groups'
+// aligned vector. Forward and input gradient run direct3x3_lanes_tile_* (then the output goes back to NCHW), or at
+// stride 1 with 16+ channels on planes of 7×7 and up Winograd F(4×4, 3×3) (winograd_lanes_*, the taps tile for its
+// products), the weight gradient direct3x3_lanes_dw_*. Where it pays (lanes.cc): batches that fill three quarters of the groups'
 // lanes, 8 or more input channels, and fewer than 64 channels or output planes of at most 8×8.
 bool direct_lanes_eligible(const ConvShape& s);
 void direct_lanes_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& ep, float* y);

@@ -2,6 +2,7 @@
 // vectors + 1 broadcast = 15 of 16 registers. Compiled with -mavx2 -mfma; as in ukernel_avx2_fma.cc, nothing here
 // may be inline code shared with baseline files.
 #include "direct.h"
+#include "winograd_lanes.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -266,6 +267,15 @@ void direct_lanes_out_avx2_fma(const float* src, size_t count, size_t p, float* 
       }
     }
   }
+}
+
+void winograd_lanes_input_avx2_fma(const float* d, size_t in_row, size_t tiles, float* v, size_t pos_stride) {
+  winograd_lanes_input<8>(d, in_row, tiles, v, pos_stride);
+}
+
+void winograd_lanes_output_avx2_fma(const float* m, size_t pos_stride, size_t tiles, float* y, size_t out_row, size_t rows,
+                                    size_t cols) {
+  winograd_lanes_output<8>(m, pos_stride, tiles, y, out_row, rows, cols);
 }
 
 }  // namespace resnet

@@ -2,6 +2,7 @@
 // (channel, tap) step is 2 unaligned loads, 8 broadcasts and 16 FMAs, like the GEMM microkernel's k step.
 // Compiled with -mavx512f -mfma; as in ukernel_avx512.cc, nothing here may be inline code shared with baseline files.
 #include "direct.h"
+#include "winograd_lanes.h"
 
 #if defined(__AVX512F__)
 // GCC 12 warns that the _mm512_undefined_* inside its own shuffle and cast intrinsics is used uninitialized (GCC bug
@@ -277,6 +278,15 @@ void direct_lanes_out_avx512(const float* src, size_t count, size_t p, float* ds
       _mm512_mask_storeu_ps(to, first(n), r[l]);
     }
   }
+}
+
+void winograd_lanes_input_avx512(const float* d, size_t in_row, size_t tiles, float* v, size_t pos_stride) {
+  winograd_lanes_input<16>(d, in_row, tiles, v, pos_stride);
+}
+
+void winograd_lanes_output_avx512(const float* m, size_t pos_stride, size_t tiles, float* y, size_t out_row, size_t rows,
+                                  size_t cols) {
+  winograd_lanes_output<16>(m, pos_stride, tiles, y, out_row, rows, cols);
 }
 
 }  // namespace resnet

@@ -1,7 +1,9 @@
 // 3×3 convolutions with a group of images in the vector lanes (direct.h, direct_lanes_*): the layout
 // [C][rows][cols][L], one vector per pixel holding L images, so that small planes fill every lane. The groups'
-// repacking, the tile and weight-gradient drivers, and when the layout pays.
+// repacking, the tile, Winograd and weight-gradient drivers, and when the layout and Winograd on it pay.
 #include <algorithm>
+#include <cstdint>
+#include <vector>
 
 #include "../gemm/ukernel.h"
 #include "../parallel.h"
@@ -13,29 +15,41 @@
 namespace resnet {
 namespace {
 
+// Winograd F(4×4, 3×3) (run_winograd_lanes): 4×4 output tiles from 6×6 input tiles, 36 transformed elements.
+constexpr size_t kWinogradTile = 4, kWinogradElements = 36;
+
 struct LaneLayout {
   size_t lanes, h, w;
-  size_t padded_w, padded_plane;  // in pixels, with a one-pixel zero border
+  // In pixels, with a one-pixel zero border; `tiles` adds rows and columns of zeros up to whole Winograd tiles, so
+  // that they cover the plane.
+  size_t padded_h, padded_w, padded_plane;
 
-  LaneLayout(size_t lanes_, size_t h_, size_t w_)
-      : lanes(lanes_), h(h_), w(w_), padded_w(w_ + 2), padded_plane((h_ + 2) * (w_ + 2)) {}
+  LaneLayout(size_t lanes_, size_t h_, size_t w_, bool tiles = false)
+      : lanes(lanes_),
+        h(h_),
+        w(w_),
+        padded_h((tiles ? ceil_div(h_, kWinogradTile) * kWinogradTile : h_) + 2),
+        padded_w((tiles ? ceil_div(w_, kWinogradTile) * kWinogradTile : w_) + 2),
+        padded_plane(padded_h * padded_w) {}
   size_t plane() const { return h * w; }
 };
 
-// Channels [c0, c1) of `count` images (image i at src + i·image_stride, planes h×w) into dst: [C][h + 2][w + 2][L]
-// with a zero border when `padded`, else [C][h·w][L]; lanes from count on are zero. The kernel's transposes take L
-// pixels of the flattened plane at a time, so that 7-pixel rows do not leave most of each transpose empty.
+// Channels [c0, c1) of `count` images (image i at src + i·image_stride, planes h×w) into dst: the padded planes
+// [C][padded_h][padded_w][L] with a zero border when `padded`, else [C][h·w][L]; lanes from count on are zero. The
+// kernel's transposes take L pixels of the flattened plane at a time, so that 7-pixel rows do not leave most of
+// each transpose empty.
 void to_lanes(const DirectKernel& k, const LaneLayout& g, const float* src, size_t image_stride, size_t count,
               bool padded, float* dst, size_t c0, size_t c1) {
-  const size_t L = g.lanes, b = padded ? 1 : 0, cols = g.w + 2 * b, plane = (g.h + 2 * b) * cols;
+  const size_t L = g.lanes, b = padded ? 1 : 0, cols = padded ? g.padded_w : g.w;
+  const size_t plane = padded ? g.padded_plane : g.plane();
   for (size_t c = c0; c < c1; c++) {
     float* out = dst + c * plane * L;
     if (padded) {
       zero_short(out, cols * L);
-      zero_short(out + (g.h + 1) * cols * L, cols * L);
+      zero_short(out + (g.h + 1) * cols * L, (g.padded_h - g.h - 1) * cols * L);
       for (size_t y = 1; y <= g.h; y++) {
         zero_short(out + y * cols * L, L);
-        zero_short(out + (y * cols + g.w + 1) * L, L);
+        zero_short(out + (y * cols + g.w + 1) * L, (cols - g.w - 1) * L);
       }
     }
     k.lanes_in(src + c * g.plane(), image_stride, count, g.plane(), g.w, cols, b * cols + b, out);
@@ -81,11 +95,106 @@ void run_lane_tiles(const DirectKernel& k, const LaneLayout& in, const LaneLayou
   }
 }
 
+// Winograd F(4×4, 3×3) on the same layout, stride 1: each 4×4 output tile from the 36 elements of its transformed
+// 6×6 input, V = Bᵀ·d·B, times the transformed weights U = G·g·Gᵀ, element by element and summed over the input
+// channels (the taps tile, with the channels as its taps), then Aᵀ·M·A: 36 products per 16 outputs where the direct
+// tile makes 144, for the cost of the transforms, which with a vector of L images per pixel are vector adds.
+
+size_t winograd_lanes_size(const ConvShape& s, bool for_input_gradient) {
+  return kWinogradElements * direct_tiles_size(s, for_input_gradient) / 9;
+}
+
+// U of each (output, input) channel pair's kernel (flipped and transposed for the input gradient, as
+// direct_pack_tiles), in double, as packed[e][block][cin][OCB] for the taps tile; zero past the last output channel.
+void winograd_lanes_pack(const ConvShape& s, const float* w, float* packed, bool for_input_gradient) {
+  const size_t ocb = direct_kernel()->ocb;
+  const size_t cout = for_input_gradient ? s.c : s.oc, cin = for_input_gradient ? s.oc : s.c;
+  const size_t blocks = ceil_div(cout, ocb), per_element = blocks * cin * ocb;
+  static constexpr double G[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                     {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                     {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+  parallel_ranges(blocks * ocb, 1, [&](size_t o0, size_t o1) {
+    for (size_t o = o0; o < o1; o++) {
+      for (size_t ci = 0; ci < cin; ci++) {
+        double g[3][3] = {}, gg[6][3];
+        for (size_t tap = 0; o < cout && tap < 9; tap++) {
+          g[tap / 3][tap % 3] = for_input_gradient ? w[(ci * s.c + o) * 9 + 8 - tap] : w[(o * s.c + ci) * 9 + tap];
+        }
+        for (size_t i = 0; i < 6; i++) {
+          for (size_t j = 0; j < 3; j++) gg[i][j] = G[i][0] * g[0][j] + G[i][1] * g[1][j] + G[i][2] * g[2][j];
+        }
+        for (size_t i = 0; i < 6; i++) {
+          for (size_t j = 0; j < 6; j++) {
+            const double u = gg[i][0] * G[j][0] + gg[i][1] * G[j][1] + gg[i][2] * G[j][2];
+            packed[(i * 6 + j) * per_element + ((o / ocb) * cin + ci) * ocb + o % ocb] = static_cast<float>(u);
+          }
+        }
+      }
+    }
+  });
+}
+
+// Tile rows [r0, r1) of one group from the padded input `in` (a layout rounded to whole tiles) to the output `out`
+// ([cout][P][L]), in bands whose transformed input and products (about kLaneBandFloats) stay in L2: per band the
+// input transform, then element by element and block by block of output channels the products over all the band's
+// tiles (the block's weights for one element stay in L1), then the output transform.
+void run_winograd_lanes(const DirectKernel& k, const LaneLayout& in, size_t cin, size_t cout, const float* padded,
+                        const float* packed_u, float* out, size_t r0, size_t r1) {
+  const size_t L = in.lanes, m = kWinogradTile, tw = ceil_div(in.w, m), blocks = ceil_div(cout, k.ocb), ocb = k.ocb;
+  const size_t band = std::max<size_t>(1, kLaneBandFloats / (kWinogradElements * (cin + cout) * tw * L));
+  float* v = thread_scratch<kWinogradV>(kWinogradElements * cin * band * tw * L);
+  float* mm = thread_scratch<kWinogradM>(kWinogradElements * cout * band * tw * L);
+  std::vector<int32_t> offsets(cin);
+  for (size_t b0 = r0; b0 < r1; b0 += band) {
+    const size_t b1 = std::min(r1, b0 + band), tiles = (b1 - b0) * tw;
+    for (size_t c = 0; c < cin; c++) {
+      for (size_t r = b0; r < b1; r++) {
+        k.winograd_in(padded + (c * in.padded_plane + m * r * in.padded_w) * L, in.padded_w * L, tw,
+                      v + (c * tiles + (r - b0) * tw) * L, cin * tiles * L);
+      }
+      offsets[c] = static_cast<int32_t>(c * tiles * L);
+    }
+    for (size_t e = 0; e < kWinogradElements; e++) {
+      for (size_t b = 0; b < blocks; b++) {
+        const size_t oc0 = b * ocb;
+        for (size_t t = 0; t < tiles; t += 2) {
+          DirectTile tile{};
+          for (size_t u = 0; u < 2; u++) {
+            const size_t q = std::min(t + u, tiles - 1);
+            tile.in[u] = v + (e * cin * tiles + q) * L;
+            tile.out[u] = mm + (e * cout * tiles + oc0 * tiles + q) * L;
+            tile.valid[u] = t + u < tiles ? L : 0;
+          }
+          k.taps(cin, offsets.data(), packed_u + (e * blocks + b) * cin * ocb, tile, tiles * L,
+                 std::min(ocb, cout - oc0), nullptr, false);
+        }
+      }
+    }
+    for (size_t oc = 0; oc < cout; oc++) {
+      for (size_t r = b0; r < b1; r++) {
+        k.winograd_out(mm + (oc * tiles + (r - b0) * tw) * L, cout * tiles * L, tw,
+                       out + (oc * in.plane() + m * r * in.w) * L, in.w * L, std::min(m, in.h - m * r), in.w);
+      }
+    }
+  }
+}
+
+// Where Winograd beats the direct tile, measured on batches of 128 (32 for the wider layers), 2 threads, AVX-512,
+// forward and dx: resnet20's layers, 16 channels at 28×28 1.69 against 2.33 ms, 32 at 14×14 1.40 against 1.56, 64 at
+// 7×7 1.21 against 1.48; 128 channels at 8×8 1.78 against 2.18. Not with 8 channels (0.62 against 0.58 ms at 28×28,
+// the transforms outweigh the products), nor on planes under 7×7, whose one or two tiles a side leave the
+// transformed weights (36/9 of the weights, read once per group) to dominate: 256 channels at 4×4, 5.28 against
+// 2.28 ms.
+bool winograd_lanes_pays(const ConvShape& s) {
+  return s.stride_h == 1 && std::min(s.c, s.oc) >= 16 && s.oh >= 7 && s.ow >= 7 && s.c * s.oc <= 128 * 128;
+}
+
 // The forward pass, weights in the tile layout [block][C][9][OCB]. Per group: x to lanes with its border, the tiles,
 // the output back to NCHW with the epilogue.
-void lanes_forward(const ConvShape& s, const float* x, const float* packed_w, const ConvEpilogue& ep, float* y) {
+void lanes_forward(const ConvShape& s, const float* x, const float* packed_w, bool winograd, const ConvEpilogue& ep,
+                   float* y) {
   const DirectKernel& k = *direct_kernel();
-  const LaneLayout g(k.lanes, s.h, s.w), go(k.lanes, s.oh, s.ow);
+  const LaneLayout g(k.lanes, s.h, s.w, winograd), go(k.lanes, s.oh, s.ow);
   const size_t L = k.lanes, cin = s.c, cout = s.oc, stride = s.stride_h, p = go.plane();
   const size_t in_image = cin * g.plane(), out_image = cout * p;
   const size_t tiles = ceil_div(p, 2);
@@ -96,9 +205,15 @@ void lanes_forward(const ConvShape& s, const float* x, const float* packed_w, co
     parallel_ranges_if(shared, cin, 1, [&](size_t c0, size_t c1) {
       to_lanes(k, g, x + img0 * in_image, in_image, count, true, padded, c0, c1);
     });
-    parallel_ranges_if(shared, tiles, 1, [&](size_t t0, size_t t1) {
-      run_lane_tiles(k, g, go, stride, cin, cout, padded, packed_w, out, t0, t1);
-    });
+    if (winograd) {
+      parallel_ranges_if(shared, ceil_div(s.oh, kWinogradTile), 1, [&](size_t r0, size_t r1) {
+        run_winograd_lanes(k, g, cin, cout, padded, packed_w, out, r0, r1);
+      });
+    } else {
+      parallel_ranges_if(shared, tiles, 1, [&](size_t t0, size_t t1) {
+        run_lane_tiles(k, g, go, stride, cin, cout, padded, packed_w, out, t0, t1);
+      });
+    }
     parallel_ranges_if(shared, cout, 1, [&](size_t c0, size_t c1) {
       float* yg = y + img0 * out_image;
       from_lanes(k, go, out, count, yg, out_image, c0, c1, false);
@@ -140,9 +255,14 @@ bool direct_lanes_eligible(const ConvShape& s) {
 }
 
 void direct_lanes_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& ep, float* y) {
-  float* packed = thread_scratch<kPackedWeight>(direct_tiles_size(s, false));
-  direct_pack_tiles(s, w, packed, false);
-  lanes_forward(s, x, packed, ep, y);
+  const bool winograd = winograd_lanes_pays(s);
+  float* packed = thread_scratch<kPackedWeight>(winograd ? winograd_lanes_size(s, false) : direct_tiles_size(s, false));
+  if (winograd) {
+    winograd_lanes_pack(s, w, packed, false);
+  } else {
+    direct_pack_tiles(s, w, packed, false);
+  }
+  lanes_forward(s, x, packed, winograd, ep, y);
 }
 
 // Per group: dy to lanes with its border, once for both gradients; dx as the forward convolution of dy with the
@@ -155,12 +275,17 @@ void direct_lanes_backward(const ConvShape& s, const float* dy, const float* x, 
                            bool accumulate, float* dw) {
   if (dx == nullptr && dw == nullptr) return;
   const DirectKernel& k = *direct_kernel();
-  const LaneLayout g(k.lanes, s.h, s.w), go(k.lanes, s.oh, s.ow);
+  const bool winograd = dx && winograd_lanes_pays(s);
+  const LaneLayout g(k.lanes, s.h, s.w), go(k.lanes, s.oh, s.ow, winograd);
   const size_t L = k.lanes, p = go.plane(), in_image = s.c * g.plane(), out_image = s.oc * p;
   float* packed_wt = nullptr;
   if (dx) {
-    packed_wt = thread_scratch<kPackedWeight>(direct_tiles_size(s, true));
-    direct_pack_tiles(s, w, packed_wt, true);
+    packed_wt = thread_scratch<kPackedWeight>(winograd ? winograd_lanes_size(s, true) : direct_tiles_size(s, true));
+    if (winograd) {
+      winograd_lanes_pack(s, w, packed_wt, true);
+    } else {
+      direct_pack_tiles(s, w, packed_wt, true);
+    }
   }
   const size_t pair_sums = 3 * k.dw_ocb * 3, pairs = ceil_div(s.oc, k.dw_ocb) * s.c, size = dw ? pairs * pair_sums : 0;
   const size_t groups = ceil_div(s.n, L), parts = summing_parts(groups), tiles = ceil_div(g.plane(), 2);
@@ -173,10 +298,16 @@ void direct_lanes_backward(const ConvShape& s, const float* dy, const float* x, 
     parallel_ranges_if(shared, s.oc, 1, [&](size_t c0, size_t c1) {
       to_lanes(k, go, dy + img0 * out_image, out_image, count, true, dyl, c0, c1);
     });
-    if (dx) {
+    if (dx && winograd) {
+      parallel_ranges_if(shared, ceil_div(s.h, kWinogradTile), 1, [&](size_t r0, size_t r1) {
+        run_winograd_lanes(k, go, s.oc, s.c, dyl, packed_wt, work, r0, r1);
+      });
+    } else if (dx) {
       parallel_ranges_if(shared, tiles, 1, [&](size_t t0, size_t t1) {
         run_lane_tiles(k, go, g, 1, s.oc, s.c, dyl, packed_wt, work, t0, t1);
       });
+    }
+    if (dx) {
       parallel_ranges_if(shared, s.c, 1, [&](size_t c0, size_t c1) {
         from_lanes(k, g, work, count, dx + img0 * in_image, in_image, c0, c1, accumulate);
       });

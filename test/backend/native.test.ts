@@ -72,6 +72,12 @@ const cases: Case[] = [
   [[16, 72, 5, 6], [64, 72, 3, 3], { padding: 1 }],
   [[64, 8, 4, 6], [5, 8, 3, 3], { padding: 1 }],
   [[12, 40, 20, 20], [8, 40, 3, 3], { padding: 1 }],
+  // Where Winograd F(4×4, 3×3) pays (16+ channels, planes of 7×7 and up), the lanes forward and dx run it: resnet20's
+  // first stage (28 images: a partial group; each row of tiles a band of its own), planes of 9×11 (a last row and
+  // column of tiles with 1 and 3 outputs) with output channels that leave partial blocks, and 64 channels at 7×7.
+  [[28, 16, 28, 28], [16, 16, 3, 3], { padding: 1 }],
+  [[16, 24, 9, 11], [17, 24, 3, 3], { padding: 1 }],
+  [[30, 64, 7, 7], [64, 64, 3, 3], { padding: 1 }],
   // Stride 2 in the lanes forward and dw (dx keeps the im2col path): odd input sizes, and 32 -> 64 channels to 7×7.
   [[12, 8, 13, 11], [7, 8, 3, 3], { stride: 2, padding: 1 }],
   [[30, 32, 14, 14], [64, 32, 3, 3], { stride: 2, padding: 1 }],
