@@ -135,8 +135,8 @@ using DirectWinogradOutFn = void (*)(const float* m, size_t pos_stride, size_t t
                                      size_t rows, size_t cols);
 #if defined(RESNET_HAVE_AVX512)
 void winograd_lanes_input_avx512(const float* d, size_t in_row, size_t tiles, float* v, size_t pos_stride);
-void winograd_lanes_output_avx512(const float* m, size_t pos_stride, size_t tiles, float* y, size_t out_row, size_t rows,
-                                  size_t cols);
+void winograd_lanes_output_avx512(const float* m, size_t pos_stride, size_t tiles, float* y, size_t out_row,
+                                  size_t rows, size_t cols);
 #endif
 #if defined(RESNET_HAVE_AVX2_FMA)
 void winograd_lanes_input_avx2_fma(const float* d, size_t in_row, size_t tiles, float* v, size_t pos_stride);
@@ -186,8 +186,8 @@ void direct_backward_weight(const ConvShape& s, const float* dy, const float* x,
 // so that small planes (14×14, 7×7) fill every lane, where a row of 7 pixels fills 7 of 16, and every load is one
 // aligned vector. Forward and input gradient run direct3x3_lanes_tile_* (then the output goes back to NCHW), or at
 // stride 1 with 16+ channels on planes of 7×7 and up Winograd F(4×4, 3×3) (winograd_lanes_*, the taps tile for its
-// products), the weight gradient direct3x3_lanes_dw_*. Where it pays (lanes.cc): batches that fill three quarters of the groups'
-// lanes, 8 or more input channels, and fewer than 64 channels or output planes of at most 8×8.
+// products), the weight gradient direct3x3_lanes_dw_*. Where it pays (lanes.cc): batches that fill three quarters
+// of the groups' lanes, 8 or more input channels, and fewer than 64 channels or output planes of at most 8×8.
 bool direct_lanes_eligible(const ConvShape& s);
 void direct_lanes_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& ep, float* y);
 // Both gradients (either pointer may be null) in one pass over the groups, sharing each group's repacked dy: dx

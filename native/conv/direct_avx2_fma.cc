@@ -273,8 +273,8 @@ void winograd_lanes_input_avx2_fma(const float* d, size_t in_row, size_t tiles, 
   winograd_lanes_input<8>(d, in_row, tiles, v, pos_stride);
 }
 
-void winograd_lanes_output_avx2_fma(const float* m, size_t pos_stride, size_t tiles, float* y, size_t out_row, size_t rows,
-                                    size_t cols) {
+void winograd_lanes_output_avx2_fma(const float* m, size_t pos_stride, size_t tiles, float* y, size_t out_row,
+                                    size_t rows, size_t cols) {
   winograd_lanes_output<8>(m, pos_stride, tiles, y, out_row, rows, cols);
 }
 

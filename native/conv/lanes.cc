@@ -105,7 +105,8 @@ size_t winograd_lanes_size(const ConvShape& s, bool for_input_gradient) {
 }
 
 // U of each (output, input) channel pair's kernel (flipped and transposed for the input gradient, as
-// direct_pack_tiles), in double, as packed[e][block][cin][OCB] for the taps tile; zero past the last output channel.
+// direct_pack_tiles), in double (G is winograd.cc's kG4, which that path's float loops hold in float), as
+// packed[e][block][cin][OCB] for the taps tile; zero past the last output channel.
 void winograd_lanes_pack(const ConvShape& s, const float* w, float* packed, bool for_input_gradient) {
   const size_t ocb = direct_kernel()->ocb;
   const size_t cout = for_input_gradient ? s.c : s.oc, cin = for_input_gradient ? s.oc : s.c;
@@ -144,7 +145,8 @@ void run_winograd_lanes(const DirectKernel& k, const LaneLayout& in, size_t cin,
   const size_t band = std::max<size_t>(1, kLaneBandFloats / (kWinogradElements * (cin + cout) * tw * L));
   float* v = thread_scratch<kWinogradV>(kWinogradElements * cin * band * tw * L);
   float* mm = thread_scratch<kWinogradM>(kWinogradElements * cout * band * tw * L);
-  std::vector<int32_t> offsets(cin);
+  thread_local std::vector<int32_t> offsets;  // the taps tile's channel offsets, per band
+  offsets.resize(cin);
   for (size_t b0 = r0; b0 < r1; b0 += band) {
     const size_t b1 = std::min(r1, b0 + band), tiles = (b1 - b0) * tw;
     for (size_t c = 0; c < cin; c++) {
@@ -187,6 +189,18 @@ void run_winograd_lanes(const DirectKernel& k, const LaneLayout& in, size_t cin,
 // 2.28 ms.
 bool winograd_lanes_pays(const ConvShape& s) {
   return s.stride_h == 1 && std::min(s.c, s.oc) >= 16 && s.oh >= 7 && s.ow >= 7 && s.c * s.oc <= 128 * 128;
+}
+
+// The weights packed for the forward pass or the input gradient: Winograd's U, or the direct tile's layout.
+const float* pack_lanes_weights(const ConvShape& s, const float* w, bool winograd, bool for_input_gradient) {
+  const size_t size = winograd ? winograd_lanes_size(s, for_input_gradient) : direct_tiles_size(s, for_input_gradient);
+  float* packed = thread_scratch<kPackedWeight>(size);
+  if (winograd) {
+    winograd_lanes_pack(s, w, packed, for_input_gradient);
+  } else {
+    direct_pack_tiles(s, w, packed, for_input_gradient);
+  }
+  return packed;
 }
 
 // The forward pass, weights in the tile layout [block][C][9][OCB]. Per group: x to lanes with its border, the tiles,
@@ -256,13 +270,7 @@ bool direct_lanes_eligible(const ConvShape& s) {
 
 void direct_lanes_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& ep, float* y) {
   const bool winograd = winograd_lanes_pays(s);
-  float* packed = thread_scratch<kPackedWeight>(winograd ? winograd_lanes_size(s, false) : direct_tiles_size(s, false));
-  if (winograd) {
-    winograd_lanes_pack(s, w, packed, false);
-  } else {
-    direct_pack_tiles(s, w, packed, false);
-  }
-  lanes_forward(s, x, packed, winograd, ep, y);
+  lanes_forward(s, x, pack_lanes_weights(s, w, winograd, false), winograd, ep, y);
 }
 
 // Per group: dy to lanes with its border, once for both gradients; dx as the forward convolution of dy with the
@@ -278,15 +286,7 @@ void direct_lanes_backward(const ConvShape& s, const float* dy, const float* x, 
   const bool winograd = dx && winograd_lanes_pays(s);
   const LaneLayout g(k.lanes, s.h, s.w), go(k.lanes, s.oh, s.ow, winograd);
   const size_t L = k.lanes, p = go.plane(), in_image = s.c * g.plane(), out_image = s.oc * p;
-  float* packed_wt = nullptr;
-  if (dx) {
-    packed_wt = thread_scratch<kPackedWeight>(winograd ? winograd_lanes_size(s, true) : direct_tiles_size(s, true));
-    if (winograd) {
-      winograd_lanes_pack(s, w, packed_wt, true);
-    } else {
-      direct_pack_tiles(s, w, packed_wt, true);
-    }
-  }
+  const float* packed_wt = dx ? pack_lanes_weights(s, w, winograd, true) : nullptr;
   const size_t pair_sums = 3 * k.dw_ocb * 3, pairs = ceil_div(s.oc, k.dw_ocb) * s.c, size = dw ? pairs * pair_sums : 0;
   const size_t groups = ceil_div(s.n, L), parts = summing_parts(groups), tiles = ceil_div(g.plane(), 2);
   float* sums = thread_scratch<kWeightGradPartials>(parts * size);
@@ -298,16 +298,16 @@ void direct_lanes_backward(const ConvShape& s, const float* dy, const float* x, 
     parallel_ranges_if(shared, s.oc, 1, [&](size_t c0, size_t c1) {
       to_lanes(k, go, dy + img0 * out_image, out_image, count, true, dyl, c0, c1);
     });
-    if (dx && winograd) {
-      parallel_ranges_if(shared, ceil_div(s.h, kWinogradTile), 1, [&](size_t r0, size_t r1) {
-        run_winograd_lanes(k, go, s.oc, s.c, dyl, packed_wt, work, r0, r1);
-      });
-    } else if (dx) {
-      parallel_ranges_if(shared, tiles, 1, [&](size_t t0, size_t t1) {
-        run_lane_tiles(k, go, g, 1, s.oc, s.c, dyl, packed_wt, work, t0, t1);
-      });
-    }
     if (dx) {
+      if (winograd) {
+        parallel_ranges_if(shared, ceil_div(s.h, kWinogradTile), 1, [&](size_t r0, size_t r1) {
+          run_winograd_lanes(k, go, s.oc, s.c, dyl, packed_wt, work, r0, r1);
+        });
+      } else {
+        parallel_ranges_if(shared, tiles, 1, [&](size_t t0, size_t t1) {
+          run_lane_tiles(k, go, g, 1, s.oc, s.c, dyl, packed_wt, work, t0, t1);
+        });
+      }
       parallel_ranges_if(shared, s.c, 1, [&](size_t c0, size_t c1) {
         from_lanes(k, g, work, count, dx + img0 * in_image, in_image, c0, c1, accumulate);
       });
