@@ -18,10 +18,15 @@ __attribute__((always_inline)) inline void store_tile(const __m256 (&acc)[6][2],
                                                       size_t out_channel_stride, size_t ocs, const float* bias,
                                                       bool relu) {
   const __m256 zero = _mm256_setzero_ps();
+  // Both loops unrolled, so that every accumulator is a register here: indexed by a run-time channel, the array
+  // lived on the stack, and GCC stored all 12 accumulators there at every step of the loop that sums them.
+#pragma GCC unroll 2
   for (size_t v = 0; v < 2; v++) {
     const size_t valid = tile.valid[v];
     if (valid == 0) continue;
-    for (size_t i = 0; i < ocs; i++) {
+#pragma GCC unroll 6
+    for (size_t i = 0; i < 6; i++) {
+      if (i >= ocs) break;
       __m256 r = acc[i][v];
       float* out = tile.out[v] + i * out_channel_stride;
       const float* res = tile.residual[v] ? tile.residual[v] + i * out_channel_stride : nullptr;
@@ -66,6 +71,7 @@ __attribute__((always_inline)) inline void tile_3x3(size_t channels, const float
                                                     size_t out_channel_stride, size_t ocs, const float* bias,
                                                     bool relu) {
   __m256 acc[6][2];
+#pragma GCC unroll 6
   for (size_t i = 0; i < 6; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
   const float* in0 = tile.in[0];
   const float* in1 = tile.in[1];
@@ -115,6 +121,7 @@ void direct3x3_lanes_tile_6x2x8_avx2_fma(size_t channels, const float* w, size_t
 void direct_taps_tile_6x2x8_avx2_fma(size_t taps, const int32_t* offsets, const float* w, const DirectTile& tile,
                                      size_t out_channel_stride, size_t ocs, const float* bias, bool relu) {
   __m256 acc[6][2];
+#pragma GCC unroll 6
   for (size_t i = 0; i < 6; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
   const float* in0 = tile.in[0];
   const float* in1 = tile.in[1];
@@ -133,6 +140,7 @@ void direct3x3_dw_4x3_avx2_fma(size_t images, const float* dy, size_t dy_image, 
   const float* rows[4];
   for (size_t i = 0; i < 4; i++) rows[i] = dy + (i < ocs ? i : 0) * dy_plane;
   __m256 acc[4][3];
+#pragma GCC unroll 4
   for (size_t i = 0; i < 4; i++) acc[i][0] = acc[i][1] = acc[i][2] = _mm256_setzero_ps();
   // Loops by pointer bumps: a division per row, on rows of a few vectors, cost more than the row's FMAs.
   for (size_t img = 0; img < images; img++) {
@@ -178,6 +186,7 @@ void direct3x3_lanes_dw_4x3_avx2_fma(const float* dy, size_t dy_plane, size_t dy
   const float* rows[4];
   for (size_t i = 0; i < 4; i++) rows[i] = dy + (i < ocs ? i : 0) * dy_plane;
   __m256 acc[4][3];
+#pragma GCC unroll 4
   for (size_t i = 0; i < 4; i++) acc[i][0] = acc[i][1] = acc[i][2] = _mm256_setzero_ps();
   for (size_t oy = 0; oy < h; oy++, in += stride * in_row_stride) {
     for (size_t ox = 0, at = oy * dy_row; ox < w; ox++, at += 8) {

@@ -21,10 +21,15 @@ __attribute__((always_inline)) inline void store_tile(const __m512 (&acc)[8][2],
                                                       size_t out_channel_stride, size_t ocs, const float* bias,
                                                       bool relu) {
   const __m512 zero = _mm512_setzero_ps();
+  // Both loops unrolled, so that every accumulator is a register here: indexed by a run-time channel, the array
+  // lived on the stack, and GCC stored all 16 accumulators there at every step of the loop that sums them.
+#pragma GCC unroll 2
   for (size_t v = 0; v < 2; v++) {
     if (tile.valid[v] == 0) continue;
     const __mmask16 mask = tile.valid[v] >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << tile.valid[v]) - 1);
-    for (size_t i = 0; i < ocs; i++) {
+#pragma GCC unroll 8
+    for (size_t i = 0; i < 8; i++) {
+      if (i >= ocs) break;
       __m512 r = acc[i][v];
       if (bias || tile.residual[v]) {  // C + (bias + residual), as the GEMM epilogue adds them
         __m512 t = bias ? _mm512_set1_ps(bias[i]) : zero;
@@ -59,6 +64,7 @@ __attribute__((always_inline)) inline void tile_3x3(size_t channels, const float
                                                     size_t out_channel_stride, size_t ocs, const float* bias,
                                                     bool relu) {
   __m512 acc[8][2];
+#pragma GCC unroll 8
   for (size_t i = 0; i < 8; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
   const float* in0 = tile.in[0];
   const float* in1 = tile.in[1];
@@ -102,6 +108,7 @@ void direct3x3_lanes_tile_8x2x16_avx512(size_t channels, const float* w, size_t 
 void direct_taps_tile_8x2x16_avx512(size_t taps, const int32_t* offsets, const float* w, const DirectTile& tile,
                                     size_t out_channel_stride, size_t ocs, const float* bias, bool relu) {
   __m512 acc[8][2];
+#pragma GCC unroll 8
   for (size_t i = 0; i < 8; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
   const float* in0 = tile.in[0];
   const float* in1 = tile.in[1];

@@ -13,6 +13,7 @@ namespace resnet {
 void sgemm_ukernel_8x32_avx512(size_t kc, const float* ap, const float* bp, float* c, size_t ldc, float alpha,
                                float beta, size_t m, size_t n, const TileEpilogue* ep) {
   __m512 acc[8][2];
+#pragma GCC unroll 8
   for (size_t i = 0; i < 8; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
 
   for (size_t i = 0; i < m; i++) {
