@@ -23,7 +23,8 @@ const DirectKernel* select() {
       static const DirectKernel k{8, 16, direct3x3_tile_8x2x16_avx512, 3, 3, direct3x3_dw_3x9_avx512,
                                     direct_taps_tile_8x2x16_avx512, direct3x3_lanes_tile_8x2x16_avx512,
                                     direct3x3_lanes_dw_3x9_avx512, direct_lanes_in_avx512, direct_lanes_out_avx512,
-                                    winograd_lanes_input_avx512, winograd_lanes_output_avx512};
+                                    winograd_lanes_input_avx512, winograd_lanes_output_avx512,
+                                    winograd_lanes_gradient_avx512, 6, 4, winograd_lanes_dw_6x4_avx512};
       return &k;
     }
 #endif
@@ -33,7 +34,8 @@ const DirectKernel* select() {
                                     direct_taps_tile_6x2x8_avx2_fma, direct3x3_lanes_tile_6x2x8_avx2_fma,
                                     direct3x3_lanes_dw_4x3_avx2_fma, direct_lanes_in_avx2_fma,
                                     direct_lanes_out_avx2_fma, winograd_lanes_input_avx2_fma,
-                                    winograd_lanes_output_avx2_fma};
+                                    winograd_lanes_output_avx2_fma, winograd_lanes_gradient_avx2_fma, 4, 3,
+                                    winograd_lanes_dw_4x3_avx2_fma};
       return &k;
     }
 #endif

@@ -144,6 +144,25 @@ void winograd_lanes_output_avx2_fma(const float* m, size_t pos_stride, size_t ti
                                     size_t rows, size_t cols);
 #endif
 
+// The weight gradient by Winograd F(4×4, 3×3) with images in lanes: the transform of the output gradient's 4×4
+// tiles, G = A·dY·Aᵀ, a row of tiles at a time (as DirectWinogradInFn, reading 4×4 pixels), and the products summed
+// over tiles and images for a block of output × input channels of one element: sums[i·sums_row + j] += Σ_t Σ_l
+// g[i·g_channel + t·L + l] · v[j·v_channel + t·L + l] for i < ocs, j < cs (rows and columns past them repeat the
+// first and are not stored).
+using DirectWinogradGradientFn = DirectWinogradInFn;
+using DirectWinogradWeightGradFn = void (*)(const float* g, size_t g_channel, const float* v, size_t v_channel,
+                                            size_t tiles, size_t ocs, size_t cs, float* sums, size_t sums_row);
+#if defined(RESNET_HAVE_AVX512)
+void winograd_lanes_gradient_avx512(const float* d, size_t in_row, size_t tiles, float* g, size_t pos_stride);
+void winograd_lanes_dw_6x4_avx512(const float* g, size_t g_channel, const float* v, size_t v_channel, size_t tiles,
+                                  size_t ocs, size_t cs, float* sums, size_t sums_row);
+#endif
+#if defined(RESNET_HAVE_AVX2_FMA)
+void winograd_lanes_gradient_avx2_fma(const float* d, size_t in_row, size_t tiles, float* g, size_t pos_stride);
+void winograd_lanes_dw_4x3_avx2_fma(const float* g, size_t g_channel, const float* v, size_t v_channel, size_t tiles,
+                                    size_t ocs, size_t cs, float* sums, size_t sums_row);
+#endif
+
 // The CPU's set of direct kernels and their shapes (null in the portable build, which keeps im2col + GEMM), for
 // direct.cc and lanes.cc.
 struct DirectKernel {
@@ -160,6 +179,9 @@ struct DirectKernel {
   DirectLanesOutFn lanes_out;        // and back
   DirectWinogradInFn winograd_in;    // Winograd F(4×4, 3×3) with images in lanes: input transform
   DirectWinogradOutFn winograd_out;  // and output transform
+  DirectWinogradGradientFn winograd_gradient;  // the output gradient's transform for the weight gradient
+  size_t winograd_dw_ocb, winograd_dw_cb;      // output × input channels per products call
+  DirectWinogradWeightGradFn winograd_dw;      // and its products
 };
 
 const DirectKernel* direct_kernel();

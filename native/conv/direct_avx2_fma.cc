@@ -278,6 +278,45 @@ void direct_lanes_out_avx2_fma(const float* src, size_t count, size_t p, float* 
   }
 }
 
+namespace {
+
+// The 8 lanes of a[k] summed, into lane k of the result.
+__attribute__((always_inline)) inline __m256 sum_lanes_8(const __m256 (&a)[8]) {
+  const __m256 h0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+  const __m256 h1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+  return _mm256_add_ps(_mm256_permute2f128_ps(h0, h1, 0x20), _mm256_permute2f128_ps(h0, h1, 0x31));
+}
+
+}  // namespace
+
+// 4 output channels × 3 input channels = 12 accumulators + 3 V vectors held + 1 gradient vector streamed; the lanes
+// are added up once per call, 8 accumulators at a time.
+void winograd_lanes_dw_4x3_avx2_fma(const float* g, size_t g_channel, const float* v, size_t v_channel, size_t tiles,
+                                    size_t ocs, size_t cs, float* sums, size_t sums_row) {
+  const float* gr[4];
+  const float* vr[3];
+  for (size_t i = 0; i < 4; i++) gr[i] = g + (i < ocs ? i : 0) * g_channel;
+  for (size_t j = 0; j < 3; j++) vr[j] = v + (j < cs ? j : 0) * v_channel;
+  __m256 acc[4][3];
+#pragma GCC unroll 4
+  for (size_t i = 0; i < 4; i++) acc[i][0] = acc[i][1] = acc[i][2] = _mm256_setzero_ps();
+  for (size_t at = 0; at < tiles * 8; at += 8) {
+    const __m256 x0 = _mm256_load_ps(vr[0] + at);
+    const __m256 x1 = _mm256_load_ps(vr[1] + at);
+    const __m256 x2 = _mm256_load_ps(vr[2] + at);
+#pragma GCC unroll 4
+    for (size_t i = 0; i < 4; i++) dw_step_3(_mm256_load_ps(gr[i] + at), x0, x1, x2, acc[i]);
+  }
+  alignas(32) float out[16];
+  const __m256 first[8] = {acc[0][0], acc[0][1], acc[0][2], acc[1][0], acc[1][1], acc[1][2], acc[2][0], acc[2][1]};
+  const __m256 rest[8] = {acc[2][2], acc[3][0], acc[3][1], acc[3][2], acc[3][2], acc[3][2], acc[3][2], acc[3][2]};
+  _mm256_store_ps(out, sum_lanes_8(first));
+  _mm256_store_ps(out + 8, sum_lanes_8(rest));
+  for (size_t i = 0; i < ocs && i < 4; i++) {
+    for (size_t j = 0; j < cs && j < 3; j++) sums[i * sums_row + j] += out[i * 3 + j];
+  }
+}
+
 void winograd_lanes_input_avx2_fma(const float* d, size_t in_row, size_t tiles, float* v, size_t pos_stride) {
   winograd_lanes_input<8>(d, in_row, tiles, v, pos_stride);
 }
@@ -285,6 +324,10 @@ void winograd_lanes_input_avx2_fma(const float* d, size_t in_row, size_t tiles, 
 void winograd_lanes_output_avx2_fma(const float* m, size_t pos_stride, size_t tiles, float* y, size_t out_row,
                                     size_t rows, size_t cols) {
   winograd_lanes_output<8>(m, pos_stride, tiles, y, out_row, rows, cols);
+}
+
+void winograd_lanes_gradient_avx2_fma(const float* d, size_t in_row, size_t tiles, float* g, size_t pos_stride) {
+  winograd_lanes_gradient<8>(d, in_row, tiles, g, pos_stride);
 }
 
 }  // namespace resnet

@@ -287,6 +287,57 @@ void direct_lanes_out_avx512(const float* src, size_t count, size_t p, float* ds
   }
 }
 
+namespace {
+
+// The 16 lanes of a[k] summed, into lane k of the result (8 of them): each vector's halves added, then the 8 rows
+// added up pairwise by horizontal adds.
+__attribute__((always_inline)) inline __m256 sum_lanes_8(const __m512 (&a)[8]) {
+  __m256 half[8];
+  for (size_t k = 0; k < 8; k++) {
+    half[k] = _mm256_add_ps(_mm512_castps512_ps256(a[k]),
+                            _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a[k]), 1)));
+  }
+  const __m256 h0 = _mm256_hadd_ps(_mm256_hadd_ps(half[0], half[1]), _mm256_hadd_ps(half[2], half[3]));
+  const __m256 h1 = _mm256_hadd_ps(_mm256_hadd_ps(half[4], half[5]), _mm256_hadd_ps(half[6], half[7]));
+  return _mm256_add_ps(_mm256_permute2f128_ps(h0, h1, 0x20), _mm256_permute2f128_ps(h0, h1, 0x31));
+}
+
+}  // namespace
+
+// 6 output channels × 4 input channels = 24 accumulators + 4 V vectors held + 1 gradient vector streamed; the lanes
+// are added up once per call, 8 accumulators at a time.
+void winograd_lanes_dw_6x4_avx512(const float* g, size_t g_channel, const float* v, size_t v_channel, size_t tiles,
+                                  size_t ocs, size_t cs, float* sums, size_t sums_row) {
+  const float* gr[6];
+  const float* vr[4];
+  for (size_t i = 0; i < 6; i++) gr[i] = g + (i < ocs ? i : 0) * g_channel;
+  for (size_t j = 0; j < 4; j++) vr[j] = v + (j < cs ? j : 0) * v_channel;
+  __m512 acc[24];
+#pragma GCC unroll 24
+  for (size_t k = 0; k < 24; k++) acc[k] = _mm512_setzero_ps();
+  for (size_t at = 0; at < tiles * 16; at += 16) {
+    __m512 x[4];
+#pragma GCC unroll 4
+    for (size_t j = 0; j < 4; j++) x[j] = _mm512_load_ps(vr[j] + at);
+#pragma GCC unroll 6
+    for (size_t i = 0; i < 6; i++) {
+      const __m512 d = _mm512_load_ps(gr[i] + at);
+#pragma GCC unroll 4
+      for (size_t j = 0; j < 4; j++) acc[i * 4 + j] = _mm512_fmadd_ps(d, x[j], acc[i * 4 + j]);
+    }
+  }
+  alignas(32) float out[24];
+#pragma GCC unroll 3
+  for (size_t k = 0; k < 3; k++) {
+    const __m512 part[8] = {acc[8 * k],     acc[8 * k + 1], acc[8 * k + 2], acc[8 * k + 3],
+                            acc[8 * k + 4], acc[8 * k + 5], acc[8 * k + 6], acc[8 * k + 7]};
+    _mm256_store_ps(out + 8 * k, sum_lanes_8(part));
+  }
+  for (size_t i = 0; i < ocs && i < 6; i++) {
+    for (size_t j = 0; j < cs && j < 4; j++) sums[i * sums_row + j] += out[i * 4 + j];
+  }
+}
+
 void winograd_lanes_input_avx512(const float* d, size_t in_row, size_t tiles, float* v, size_t pos_stride) {
   winograd_lanes_input<16>(d, in_row, tiles, v, pos_stride);
 }
@@ -294,6 +345,10 @@ void winograd_lanes_input_avx512(const float* d, size_t in_row, size_t tiles, fl
 void winograd_lanes_output_avx512(const float* m, size_t pos_stride, size_t tiles, float* y, size_t out_row,
                                   size_t rows, size_t cols) {
   winograd_lanes_output<16>(m, pos_stride, tiles, y, out_row, rows, cols);
+}
+
+void winograd_lanes_gradient_avx512(const float* d, size_t in_row, size_t tiles, float* g, size_t pos_stride) {
+  winograd_lanes_gradient<16>(d, in_row, tiles, g, pos_stride);
 }
 
 }  // namespace resnet

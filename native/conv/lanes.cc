@@ -104,16 +104,20 @@ size_t winograd_lanes_size(const ConvShape& s, bool for_input_gradient) {
   return kWinogradElements * direct_tiles_size(s, for_input_gradient) / 9;
 }
 
+// G of F(4×4, 3×3), in double (winograd.cc's kG4, which that path's float loops hold in float).
+constexpr double kG[6][3] = {{1.0 / 4, 0, 0},
+                             {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                             {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                             {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                             {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                             {0, 0, 1}};
+
 // U of each (output, input) channel pair's kernel (flipped and transposed for the input gradient, as
-// direct_pack_tiles), in double (G is winograd.cc's kG4, which that path's float loops hold in float), as
-// packed[e][block][cin][OCB] for the taps tile; zero past the last output channel.
+// direct_pack_tiles), in double, as packed[e][block][cin][OCB] for the taps tile; zero past the last output channel.
 void winograd_lanes_pack(const ConvShape& s, const float* w, float* packed, bool for_input_gradient) {
   const size_t ocb = direct_kernel()->ocb;
   const size_t cout = for_input_gradient ? s.c : s.oc, cin = for_input_gradient ? s.oc : s.c;
   const size_t blocks = ceil_div(cout, ocb), per_element = blocks * cin * ocb;
-  static constexpr double G[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                     {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                     {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
   parallel_ranges(blocks * ocb, 1, [&](size_t o0, size_t o1) {
     for (size_t o = o0; o < o1; o++) {
       for (size_t ci = 0; ci < cin; ci++) {
@@ -122,11 +126,11 @@ void winograd_lanes_pack(const ConvShape& s, const float* w, float* packed, bool
           g[tap / 3][tap % 3] = for_input_gradient ? w[(ci * s.c + o) * 9 + 8 - tap] : w[(o * s.c + ci) * 9 + tap];
         }
         for (size_t i = 0; i < 6; i++) {
-          for (size_t j = 0; j < 3; j++) gg[i][j] = G[i][0] * g[0][j] + G[i][1] * g[1][j] + G[i][2] * g[2][j];
+          for (size_t j = 0; j < 3; j++) gg[i][j] = kG[i][0] * g[0][j] + kG[i][1] * g[1][j] + kG[i][2] * g[2][j];
         }
         for (size_t i = 0; i < 6; i++) {
           for (size_t j = 0; j < 6; j++) {
-            const double u = gg[i][0] * G[j][0] + gg[i][1] * G[j][1] + gg[i][2] * G[j][2];
+            const double u = gg[i][0] * kG[j][0] + gg[i][1] * kG[j][1] + gg[i][2] * kG[j][2];
             packed[(i * 6 + j) * per_element + ((o / ocb) * cin + ci) * ocb + o % ocb] = static_cast<float>(u);
           }
         }
@@ -188,6 +192,112 @@ void run_winograd_lanes(const DirectKernel& k, const LaneLayout& in, size_t cin,
   }
 }
 
+// The weight gradient by Winograd F(4×4, 3×3), stride 1: per element e of the 36 and pair of output and input
+// channels, dU[e][oc][c] = Σ over tiles and images of (A·dY·Aᵀ)[e][oc] · V[e][c], V = Bᵀ·x·B of the padded input's
+// 6×6 tiles (as the forward pass) and dY the output gradient's 4×4 tiles; then dw = Gᵀ·dU·G (winograd_lanes_dw_finish).
+// 36 products per 16 outputs, where the direct weight gradient makes 144. The products sum each pair over the tiles
+// in the vector lanes and add the lanes up once per call, which costs as much as a few tiles' products: so the
+// transformed tiles are gathered, a row of tiles at a time and across groups (a 7×7 plane has 4 tiles), until about
+// kWinogradGatherFloats of them, then the products run over all of them.
+constexpr size_t kWinogradGatherFloats = 768 * 1024;
+
+struct WinogradGather {
+  float* v;  // [36][cin][capacity][L], elements v_stride apart
+  float* g;  // [36][cout][capacity][L], elements g_stride apart
+  size_t capacity, v_stride, g_stride, filled = 0;
+};
+
+WinogradGather winograd_gather(const ConvShape& s, size_t L) {
+  const size_t tw = ceil_div(s.ow, kWinogradTile), per_tile = kWinogradElements * (s.c + s.oc) * L;
+  const size_t capacity = std::max<size_t>(1, kWinogradGatherFloats / (per_tile * tw)) * tw;
+  const size_t v_stride = element_stride(s.c * capacity * L), g_stride = element_stride(s.oc * capacity * L);
+  return {thread_scratch<kWinogradGatherV>(kWinogradElements * v_stride),
+          thread_scratch<kWinogradGatherG>(kWinogradElements * g_stride), capacity, v_stride, g_stride};
+}
+
+// The products of the gathered tiles, added to `sums` ([36][cout][cin]); with `shared`, the threads split the output
+// channel blocks.
+void winograd_dw_products(const DirectKernel& k, size_t cin, size_t cout, WinogradGather& t, float* sums,
+                          bool shared) {
+  const size_t L = k.lanes, ocb = k.winograd_dw_ocb, cb = k.winograd_dw_cb, row = t.capacity * L;
+  parallel_ranges_if(shared, ceil_div(cout, ocb), 1, [&](size_t b0, size_t b1) {
+    for (size_t e = 0; e < kWinogradElements; e++) {
+      for (size_t b = b0; b < b1; b++) {
+        const size_t oc0 = b * ocb;
+        for (size_t c0 = 0; c0 < cin; c0 += cb) {
+          k.winograd_dw(t.g + e * t.g_stride + oc0 * row, row, t.v + e * t.v_stride + c0 * row, row, t.filled,
+                        std::min(ocb, cout - oc0), std::min(cb, cin - c0), sums + (e * cout + oc0) * cin + c0, cin);
+        }
+      }
+    }
+  });
+  t.filled = 0;
+}
+
+// One group's tiles into the gather, both transforms, running the products whenever it is full: x's from its padded
+// layout `in` (rounded to whole tiles), dY's from `dy`, pixel (0, 0) of its padded, tile-rounded layout `out`. With
+// `shared`, the threads split the transforms by channel.
+void winograd_dw_gather(const DirectKernel& k, const LaneLayout& in, const LaneLayout& out, size_t cin, size_t cout,
+                        const float* padded, const float* dy, WinogradGather& t, float* sums, bool shared) {
+  const size_t L = in.lanes, m = kWinogradTile, tw = ceil_div(in.w, m), th = ceil_div(in.h, m);
+  for (size_t r0 = 0; r0 < th;) {
+    if (t.filled + tw > t.capacity) winograd_dw_products(k, cin, cout, t, sums, shared);
+    const size_t r1 = std::min(th, r0 + (t.capacity - t.filled) / tw);
+    parallel_ranges_if(shared, cin + cout, 1, [&](size_t c0, size_t c1) {
+      for (size_t c = c0; c < c1; c++) {
+        for (size_t r = r0; r < r1; r++) {
+          const size_t at = t.filled + (r - r0) * tw;
+          if (c < cin) {
+            k.winograd_in(padded + (c * in.padded_plane + m * r * in.padded_w) * L, in.padded_w * L, tw,
+                          t.v + (c * t.capacity + at) * L, t.v_stride);
+          } else {
+            const size_t oc = c - cin;
+            k.winograd_gradient(dy + (oc * out.padded_plane + m * r * out.padded_w) * L, out.padded_w * L, tw,
+                                t.g + (oc * t.capacity + at) * L, t.g_stride);
+          }
+        }
+      }
+    });
+    t.filled += (r1 - r0) * tw;
+    r0 = r1;
+  }
+}
+
+// dw[oc][c] = Gᵀ·dU·G from the parts' sums ([36][cout][cin] each), added in a fixed order, in double; a block of
+// channel pairs at a time, so that the loops run along the pairs.
+void winograd_lanes_dw_finish(const ConvShape& s, const float* sums, size_t parts, float* dw) {
+  constexpr size_t kPairs = 64;
+  const size_t pairs = s.oc * s.c, size = kWinogradElements * pairs;
+  parallel_ranges(ceil_div(pairs, kPairs), 1, [&](size_t b0, size_t b1) {
+    for (size_t q0 = b0 * kPairs; q0 < std::min(pairs, b1 * kPairs); q0 += kPairs) {
+      const size_t n = std::min(kPairs, pairs - q0);
+      double du[kWinogradElements][kPairs] = {}, half[3][6][kPairs] = {};
+      for (size_t t = 0; t < parts; t++) {
+        for (size_t e = 0; e < kWinogradElements; e++) {
+          const float* part = sums + t * size + e * pairs + q0;
+          for (size_t q = 0; q < n; q++) du[e][q] += part[q];
+        }
+      }
+      for (size_t a = 0; a < 3; a++) {
+        for (size_t i = 0; i < 6; i++) {
+          for (size_t j = 0; j < 6; j++) {
+            for (size_t q = 0; q < n; q++) half[a][j][q] += kG[i][a] * du[i * 6 + j][q];
+          }
+        }
+      }
+      for (size_t q = 0; q < n; q++) {
+        for (size_t a = 0; a < 3; a++) {
+          for (size_t b = 0; b < 3; b++) {
+            double sum = 0;
+            for (size_t j = 0; j < 6; j++) sum += half[a][j][q] * kG[j][b];
+            dw[(q0 + q) * 9 + a * 3 + b] = static_cast<float>(sum);
+          }
+        }
+      }
+    }
+  });
+}
+
 // Where Winograd beats the direct tile, measured on batches of 128 (32 for the wider layers), 2 threads, AVX-512,
 // forward and dx: resnet20's layers, 16 channels at 28×28 1.69 against 2.33 ms, 32 at 14×14 1.40 against 1.56, 64 at
 // 7×7 1.21 against 1.48; 128 channels at 8×8 1.78 against 2.18. Not with 8 channels (0.62 against 0.58 ms at 28×28,
@@ -197,6 +307,14 @@ void run_winograd_lanes(const DirectKernel& k, const LaneLayout& in, size_t cin,
 bool winograd_lanes_pays(const ConvShape& s) {
   return s.stride_h == 1 && std::min(s.c, s.oc) >= 16 && s.oh >= 7 && s.ow >= 7 && s.c * s.oc <= 128 * 128;
 }
+
+// Where the weight gradient by Winograd beats the direct one, measured as winograd_lanes_pays (dw alone, with its
+// repacking, 2 threads, AVX2 / AVX-512): resnet20's 16 channels at 28×28 1.5 / 1.4 against 2.5 / 2.7 ms, 32 at
+// 14×14 1.5 / 1.6 against 2.5 / 2.3, 64 at 7×7 1.9 / 1.8 against 2.6 / 2.4 (batch 128); 32 at 56×56 6.4 / 8.0
+// against 9.7 / 11.9 (batch 32). Not with 128 channels (batch 32): at 8×8 3.6 / 3.7 against 3.4 / 3.2 ms, at 7×7
+// 3.7 / 3.7 against 2.7 / 2.5. A tile of theirs is 36·256 vectors, so the gather holds few, and adding up the lanes
+// dominates.
+bool winograd_lanes_dw_pays(const ConvShape& s) { return winograd_lanes_pays(s) && s.c * s.oc <= 64 * 64; }
 
 // The weights packed for the forward pass or the input gradient: Winograd's U, or the direct tile's layout.
 const float* pack_lanes_weights(const ConvShape& s, const float* w, bool winograd, bool for_input_gradient) {
@@ -290,15 +408,16 @@ void direct_lanes_backward(const ConvShape& s, const float* dy, const float* x, 
                            bool accumulate, float* dw) {
   if (dx == nullptr && dw == nullptr) return;
   const DirectKernel& k = *direct_kernel();
-  const bool winograd = dx && winograd_lanes_pays(s);
-  const LaneLayout g(k.lanes, s.h, s.w), go(k.lanes, s.oh, s.ow, winograd);
+  const bool winograd = dx && winograd_lanes_pays(s), winograd_dw = dw && winograd_lanes_dw_pays(s);
+  const LaneLayout g(k.lanes, s.h, s.w, winograd_dw), go(k.lanes, s.oh, s.ow, winograd || winograd_dw);
   const size_t L = k.lanes, p = go.plane(), in_image = s.c * g.plane(), out_image = s.oc * p;
   const float* packed_wt = dx ? pack_lanes_weights(s, w, winograd, true) : nullptr;
-  const size_t pair_sums = 3 * k.dw_ocb * 3, pairs = ceil_div(s.oc, k.dw_ocb) * s.c, size = dw ? pairs * pair_sums : 0;
+  const size_t pair_sums = 3 * k.dw_ocb * 3, pairs = ceil_div(s.oc, k.dw_ocb) * s.c;
+  const size_t size = !dw ? 0 : winograd_dw ? kWinogradElements * s.oc * s.c : pairs * pair_sums;
   const size_t groups = ceil_div(s.n, L), parts = summing_parts(groups), tiles = ceil_div(g.plane(), 2);
   float* sums = thread_scratch<kWeightGradPartials>(parts * size);
   std::fill(sums, sums + parts * size, 0.0f);
-  auto group = [&](size_t gi, float* part, bool shared) {
+  auto group = [&](size_t gi, float* part, bool shared, WinogradGather* gather) {
     const size_t img0 = gi * L, count = std::min(L, s.n - img0);
     float* dyl = thread_scratch<kImageColumns>(s.oc * go.padded_plane * L);
     float* work = thread_scratch<kIm2col>(s.c * g.padded_plane * L);
@@ -324,6 +443,10 @@ void direct_lanes_backward(const ConvShape& s, const float* dy, const float* x, 
       to_lanes(k, g, x + img0 * in_image, in_image, count, true, work, c0, c1);
     });
     const float* dy_start = dyl + (go.padded_w + 1) * L;  // pixel (0, 0) inside the border
+    if (winograd_dw) {
+      winograd_dw_gather(k, g, go, s.c, s.oc, work, dy_start, *gather, part, shared);
+      return;
+    }
     parallel_ranges_if(shared, pairs, 1, [&](size_t q0, size_t q1) {
       for (size_t q = q0; q < q1; q++) {
         const size_t b = q / s.c, c = q % s.c, oc0 = b * k.dw_ocb;
@@ -336,14 +459,22 @@ void direct_lanes_backward(const ConvShape& s, const float* dy, const float* x, 
       }
     });
   };
+  auto part = [&](size_t t, size_t g0, size_t g1, bool shared) {
+    WinogradGather gather{};
+    if (winograd_dw) gather = winograd_gather(s, L);
+    for (size_t gi = g0; gi < g1; gi++) group(gi, sums + t * size, shared, &gather);
+    if (gather.filled > 0) winograd_dw_products(k, s.c, s.oc, gather, sums + t * size, shared);
+  };
   if (parts == 1) {
-    for (size_t gi = 0; gi < groups; gi++) group(gi, sums, true);
+    part(0, 0, groups, true);
   } else {
-    parallel_for(parts, [&](size_t t) {
-      for (size_t gi = groups * t / parts; gi < groups * (t + 1) / parts; gi++) group(gi, sums + t * size, false);
-    });
+    parallel_for(parts, [&](size_t t) { part(t, groups * t / parts, groups * (t + 1) / parts, false); });
   }
   if (!dw) return;
+  if (winograd_dw) {
+    winograd_lanes_dw_finish(s, sums, parts, dw);
+    return;
+  }
   parallel_ranges(pairs, 1, [&](size_t q0, size_t q1) {
     for (size_t q = q0; q < q1; q++) {
       const size_t b = q / s.c, c = q % s.c, oc0 = b * k.dw_ocb;

@@ -46,6 +46,19 @@ __attribute__((always_inline)) inline void output_rows(const V (&m)[6], V (&o)[4
   o[3] = n12 + 8 * n34 + m[5];
 }
 
+// A of F(4×4, 3×3) (Aᵀ transposed) applied to four vectors: o[q] = Σ_r Aᵀ[r][q]·d[r], the transform of the output
+// gradient for the weight gradient (dU = A·dY·Aᵀ ⊙ V).
+template <typename V>
+__attribute__((always_inline)) inline void gradient_rows(const V (&d)[4], V (&o)[6]) {
+  const V p02 = d[0] + d[2], p13 = d[1] + d[3], q02 = d[0] + 4 * d[2], q13 = 2 * (d[1] + 4 * d[3]);
+  o[0] = d[0];
+  o[1] = p02 + p13;
+  o[2] = p02 - p13;
+  o[3] = q02 + q13;
+  o[4] = q02 - q13;
+  o[5] = d[3];
+}
+
 // Input tiles of F(4×4, 3×3): tile t of the row reads the 6×6 pixels at d + 4t·L (rows in_row floats apart) and
 // writes V = Bᵀ·d·B, element (i, j) at v + (6i + j)·pos_stride + t·L.
 template <size_t L>
@@ -87,6 +100,28 @@ __attribute__((always_inline)) inline void winograd_lanes_output(const float* m,
       V out[4];
       output_rows(col, out);
       for (size_t i = 0; i < rows && i < 4; i++) *reinterpret_cast<V*>(y + i * out_row + (4 * t + j) * L) = out[i];
+    }
+  }
+}
+
+// Output-gradient tiles of F(4×4, 3×3) for the weight gradient: tile t of the row reads the 4×4 pixels of dY at
+// d + 4t·L (rows in_row floats apart) and writes A·dY·Aᵀ, element (i, j) at g + (6i + j)·pos_stride + t·L.
+template <size_t L>
+__attribute__((always_inline)) inline void winograd_lanes_gradient(const float* d, size_t in_row, size_t tiles,
+                                                                   float* g, size_t pos_stride) {
+  using V = typename LaneVector<L>::type;
+  for (size_t t = 0; t < tiles; t++, d += 4 * L, g += L) {
+    V rows[4][6];  // rows[i][j]: row i of dY times Aᵀ
+    for (size_t i = 0; i < 4; i++) {
+      V in[4];
+      for (size_t j = 0; j < 4; j++) in[j] = *reinterpret_cast<const V*>(d + i * in_row + j * L);
+      gradient_rows(in, rows[i]);
+    }
+    for (size_t j = 0; j < 6; j++) {
+      const V col[4] = {rows[0][j], rows[1][j], rows[2][j], rows[3][j]};
+      V out[6];
+      gradient_rows(col, out);
+      for (size_t i = 0; i < 6; i++) *reinterpret_cast<V*>(g + (6 * i + j) * pos_stride) = out[i];
     }
   }
 }
