@@ -208,8 +208,9 @@ void direct_backward_weight(const ConvShape& s, const float* dy, const float* x,
 // so that small planes (14×14, 7×7) fill every lane, where a row of 7 pixels fills 7 of 16, and every load is one
 // aligned vector. Forward and input gradient run direct3x3_lanes_tile_* (then the output goes back to NCHW), or at
 // stride 1 with 16+ channels on planes of 7×7 and up Winograd F(4×4, 3×3) (winograd_lanes_*, the taps tile for its
-// products), the weight gradient direct3x3_lanes_dw_*. Where it pays (lanes.cc): batches that fill three quarters
-// of the groups' lanes, 8 or more input channels, and fewer than 64 channels or output planes of at most 8×8.
+// products), the weight gradient direct3x3_lanes_dw_*, or Winograd there too where C·OC ≤ 64² (winograd_lanes_dw_*
+// for its products). Where it pays (lanes.cc): batches that fill three quarters of the groups' lanes, 8 or more
+// input channels, and fewer than 64 channels or output planes of at most 8×8.
 bool direct_lanes_eligible(const ConvShape& s);
 void direct_lanes_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& ep, float* y);
 // Both gradients (either pointer may be null) in one pass over the groups, sharing each group's repacked dy: dx
