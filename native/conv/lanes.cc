@@ -400,8 +400,9 @@ void direct_lanes_forward(const ConvShape& s, const float* x, const float* w, co
 
 // Per group: dy to lanes with its border, once for both gradients; dx as the forward convolution of dy with the
 // weights flipped, back to NCHW; x to lanes with its border (in the buffer dx's lanes have left); then the (block,
-// input channel) pairs of dw, each adding to its own sums [pair][ky][OCB][kx] (the kernel adds up the lanes). The
-// weight gradient's parts (whole groups per thread) are added in a fixed order. In a resnet20 training step (batch
+// input channel) pairs of dw, each adding to its own sums [pair][ky][OCB][kx] (the kernel adds up the lanes), or by
+// Winograd (winograd_lanes_dw_pays) the group's transformed tiles into the thread's gather, its sums [36][OC][C].
+// The weight gradient's parts (whole groups per thread) are added in a fixed order. In a resnet20 training step (batch
 // 128, AVX-512) the convolutions' backward passes, with the adds of the residual blocks' input gradients, took
 // 78-87 ms as two calls (each repacking dy) and a separate add, and 69-71 ms in this one.
 void direct_lanes_backward(const ConvShape& s, const float* dy, const float* x, const float* w, float* dx,

@@ -75,9 +75,15 @@ const cases: Case[] = [
   // Where Winograd F(4×4, 3×3) pays (16+ channels, planes of 7×7 and up), the lanes forward and dx run it: resnet20's
   // first stage (28 images: a partial group; each row of tiles a band of its own), planes of 9×11 (a last row and
   // column of tiles with 1 and 3 outputs) with output channels that leave partial blocks, and 64 channels at 7×7.
+  // With C·OC ≤ 64² dw runs it too, its transformed tiles gathered across rows and groups: at 28×28 the gather fills
+  // in the middle of a group; 64 channels at 7×7 gather 2 or 5 groups' tiles; 20 → 28 channels on 13×13 leave
+  // partial blocks of both (6 × 4 with AVX-512, 4 × 3 with AVX2); 8 images of 16 channels are one AVX2 group, whose
+  // transforms and products the threads share.
   [[28, 16, 28, 28], [16, 16, 3, 3], { padding: 1 }],
   [[16, 24, 9, 11], [17, 24, 3, 3], { padding: 1 }],
   [[30, 64, 7, 7], [64, 64, 3, 3], { padding: 1 }],
+  [[24, 20, 13, 13], [28, 20, 3, 3], { padding: 1 }],
+  [[8, 16, 12, 12], [16, 16, 3, 3], { padding: 1 }],
   // Stride 2 in the lanes forward and dw (dx keeps the im2col path): odd input sizes, and 32 -> 64 channels to 7×7.
   [[12, 8, 13, 11], [7, 8, 3, 3], { stride: 2, padding: 1 }],
   [[30, 32, 14, 14], [64, 32, 3, 3], { stride: 2, padding: 1 }],
