@@ -59,26 +59,34 @@ __attribute__((always_inline)) inline void gradient_rows(const V (&d)[4], V (&o)
   o[5] = d[3];
 }
 
-// Input tiles of F(4×4, 3×3): tile t of the row reads the 6×6 pixels at d + 4t·L (rows in_row floats apart) and
-// writes V = Bᵀ·d·B, element (i, j) at v + (6i + j)·pos_stride + t·L.
-template <size_t L>
-__attribute__((always_inline)) inline void winograd_lanes_input(const float* d, size_t in_row, size_t tiles, float* v,
-                                                                size_t pos_stride) {
+// A row of tiles to their 36 transformed elements T·d·Tᵀ, for a 6×In transform T that `rows` applies to In vectors:
+// tile t reads the In×In pixels at d + 4t·L (rows in_row floats apart) and writes element (i, j) at
+// v + (6i + j)·pos_stride + t·L.
+template <size_t L, size_t In, typename Rows>
+__attribute__((always_inline)) inline void transform_tiles(const float* d, size_t in_row, size_t tiles, float* v,
+                                                           size_t pos_stride, Rows rows) {
   using V = typename LaneVector<L>::type;
   for (size_t t = 0; t < tiles; t++, d += 4 * L, v += L) {
-    V rows[6][6];  // rows[i][j]: row i of the patch times B
-    for (size_t i = 0; i < 6; i++) {
-      V in[6];
-      for (size_t j = 0; j < 6; j++) in[j] = *reinterpret_cast<const V*>(d + i * in_row + j * L);
-      input_rows(in, rows[i]);
+    V half[In][6];  // half[i][j]: row i of the patch times Tᵀ
+    for (size_t i = 0; i < In; i++) {
+      V in[In];
+      for (size_t j = 0; j < In; j++) in[j] = *reinterpret_cast<const V*>(d + i * in_row + j * L);
+      rows(in, half[i]);
     }
     for (size_t j = 0; j < 6; j++) {
-      const V col[6] = {rows[0][j], rows[1][j], rows[2][j], rows[3][j], rows[4][j], rows[5][j]};
-      V out[6];
-      input_rows(col, out);
+      V col[In], out[6];
+      for (size_t i = 0; i < In; i++) col[i] = half[i][j];
+      rows(col, out);
       for (size_t i = 0; i < 6; i++) *reinterpret_cast<V*>(v + (6 * i + j) * pos_stride) = out[i];
     }
   }
+}
+
+// Input tiles of F(4×4, 3×3): the 6×6 pixels d to V = Bᵀ·d·B.
+template <size_t L>
+__attribute__((always_inline)) inline void winograd_lanes_input(const float* d, size_t in_row, size_t tiles, float* v,
+                                                                size_t pos_stride) {
+  transform_tiles<L, 6>(d, in_row, tiles, v, pos_stride, [](const auto& in, auto& out) { input_rows(in, out); });
 }
 
 // Output tiles of F(4×4, 3×3): tile t of the row reads M (element (i, j) at m + (6i + j)·pos_stride + t·L) and
@@ -104,26 +112,11 @@ __attribute__((always_inline)) inline void winograd_lanes_output(const float* m,
   }
 }
 
-// Output-gradient tiles of F(4×4, 3×3) for the weight gradient: tile t of the row reads the 4×4 pixels of dY at
-// d + 4t·L (rows in_row floats apart) and writes A·dY·Aᵀ, element (i, j) at g + (6i + j)·pos_stride + t·L.
+// Output-gradient tiles of F(4×4, 3×3) for the weight gradient: the 4×4 pixels of dY to A·dY·Aᵀ.
 template <size_t L>
 __attribute__((always_inline)) inline void winograd_lanes_gradient(const float* d, size_t in_row, size_t tiles,
                                                                    float* g, size_t pos_stride) {
-  using V = typename LaneVector<L>::type;
-  for (size_t t = 0; t < tiles; t++, d += 4 * L, g += L) {
-    V rows[4][6];  // rows[i][j]: row i of dY times Aᵀ
-    for (size_t i = 0; i < 4; i++) {
-      V in[4];
-      for (size_t j = 0; j < 4; j++) in[j] = *reinterpret_cast<const V*>(d + i * in_row + j * L);
-      gradient_rows(in, rows[i]);
-    }
-    for (size_t j = 0; j < 6; j++) {
-      const V col[4] = {rows[0][j], rows[1][j], rows[2][j], rows[3][j]};
-      V out[6];
-      gradient_rows(col, out);
-      for (size_t i = 0; i < 6; i++) *reinterpret_cast<V*>(g + (6 * i + j) * pos_stride) = out[i];
-    }
-  }
+  transform_tiles<L, 4>(d, in_row, tiles, g, pos_stride, [](const auto& in, auto& out) { gradient_rows(in, out); });
 }
 
 }  // namespace
