@@ -139,11 +139,11 @@ void winograd_lanes_pack(const ConvShape& s, const float* w, float* packed, bool
   });
 }
 
-// The floats from one Winograd element to the next, for elements of `floats` each: a cache line more, so that the 36
-// elements of a tile, which the transforms write or read together, fall in different sets of the 8-way L1. At a
-// multiple of 4 KiB (32 channels × 4 tiles × 8 lanes, say) they all fell in one, and the transforms took about
-// 600 cycles a tile.
-size_t element_stride(size_t floats) { return floats + 16; }
+// The floats from one Winograd element to the next, for elements of `floats` each: a cache line past a multiple of
+// 4 KiB, so that the 36 elements of a tile, which the transforms write or read together, fall in 36 different sets
+// of the L1 (as winograd.cc's xi_stride). At a multiple of 4 KiB (32 channels × 4 tiles × 8 lanes, say) they all
+// fell in one set of the 8-way L1, and the transforms took about 600 cycles a tile.
+size_t element_stride(size_t floats) { return (floats + 1023) / 1024 * 1024 + 16; }
 
 // Tile rows [r0, r1) of one group from the padded input `in` (a layout rounded to whole tiles) to the output `out`
 // ([cout][P][L]), in bands whose transformed input and products (about kLaneBandFloats) stay in L2: per band the
