@@ -9,7 +9,7 @@
 //   direct with a group of images in the vector lanes (lanes.cc), in all three passes at stride 1 (forward and
 //   input gradient by Winograd F(4×4, 3×3) on that layout with 16+ channels on planes of 7×7 and up), forward and
 //   weight gradient at stride 2;
-// - the same with 64+ channels and at least 64 output tiles: Winograd (winograd.cc), F(4×4, 3×3) or F(2×2, 3×3) for
+// - the same with 64+ channels and at least 48 output tiles: Winograd (winograd.cc), F(4×4, 3×3) or F(2×2, 3×3) for
 //   the forward pass and the input gradient, F(2×2, 3×3) for the weight gradient;
 // - the same with fewer channels and fewer images: direct, with no im2col (direct.cc), in all three passes;
 // - stride 2 with at most 160 taps (the stems): direct over a list of taps (direct.cc), forward;

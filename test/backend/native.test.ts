@@ -156,7 +156,7 @@ describe('native backend matches js', { skip: native ? false : 'native addon not
       assertClose(y2, y1, { rtol: 1e-5, what: 'y (packed weights)' });
     });
   }
-  // 3×3 stride-1 padding-1 convolutions with C, OC ≥ 64 take the Winograd path from 64 output tiles (2×2 each) up,
+  // 3×3 stride-1 padding-1 convolutions with C, OC ≥ 64 take the Winograd path from 48 output tiles (2×2 each) up,
   // in conv2dFusedPacked (packed for such a geometry) as in conv2d and conv2dBackward.
   // F(4×4, 3×3) runs packed weights from 32 of its tiles and per-call weights from 256, F(2×2, 3×3) the rest and every
   // weight gradient. Odd sizes (partial edge tiles), 1×1 and 2×3 inputs (all padding around; im2col + GEMM, or the
@@ -169,6 +169,8 @@ describe('native backend matches js', { skip: native ? false : 'native addon not
     [[4, 64, 33, 31], [64, 64, 3, 3], { padding: 1 }],
     [[4, 96, 9, 7], [64, 96, 3, 3], { padding: 1 }],
     [[2, 64, 14, 14], [128, 64, 3, 3], { padding: 1 }],
+    // 49 tiles of 2×2, just over the 48 from which Winograd runs: resnet50's layer3 at batch 1.
+    [[1, 64, 14, 14], [72, 64, 3, 3], { padding: 1 }],
     [[2, 64, 1, 1], [64, 64, 3, 3], { padding: 1 }],
     [[1, 64, 2, 3], [72, 64, 3, 3], { padding: 1 }],
   ];
