@@ -11,6 +11,7 @@
 #include "../short_copy.h"
 #include "../threadpool.h"
 #include "direct.h"
+#include "winograd.h"
 
 namespace resnet {
 namespace {
@@ -139,12 +140,6 @@ void winograd_lanes_pack(const ConvShape& s, const float* w, float* packed, bool
   });
 }
 
-// The floats from one Winograd element to the next, for elements of `floats` each: a cache line past a multiple of
-// 4 KiB, so that the 36 elements of a tile, which the transforms write or read together, fall in 36 different sets
-// of the L1 (as winograd.cc's xi_stride). At a multiple of 4 KiB (32 channels × 4 tiles × 8 lanes, say) they all
-// fell in one set of the 8-way L1, and the transforms took about 600 cycles a tile.
-size_t element_stride(size_t floats) { return (floats + 1023) / 1024 * 1024 + 16; }
-
 // Tile rows [r0, r1) of one group from the padded input `in` (a layout rounded to whole tiles) to the output `out`
 // ([cout][P][L]), in bands whose transformed input and products (about kLaneBandFloats) stay in L2: per band the
 // input transform, then element by element and block by block of output channels the products over all the band's
@@ -153,13 +148,15 @@ void run_winograd_lanes(const DirectKernel& k, const LaneLayout& in, size_t cin,
                         const float* packed_u, float* out, size_t r0, size_t r1) {
   const size_t L = in.lanes, m = kWinogradTile, tw = ceil_div(in.w, m), blocks = ceil_div(cout, k.ocb), ocb = k.ocb;
   const size_t band = std::max<size_t>(1, kLaneBandFloats / (kWinogradElements * (cin + cout) * tw * L));
-  float* v = thread_scratch<kWinogradV>(kWinogradElements * element_stride(cin * band * tw * L));
-  float* mm = thread_scratch<kWinogradM>(kWinogradElements * element_stride(cout * band * tw * L));
+  // Elements xi_stride apart: a plain multiple of 4 KiB (32 channels × 4 tiles × 8 lanes, say) put all 36 of a tile
+  // in one set of the 8-way L1, and the transforms took about 600 cycles a tile.
+  float* v = thread_scratch<kWinogradV>(kWinogradElements * xi_stride(cin * band * tw * L));
+  float* mm = thread_scratch<kWinogradM>(kWinogradElements * xi_stride(cout * band * tw * L));
   thread_local std::vector<int32_t> offsets;  // the taps tile's channel offsets, per band
   offsets.resize(cin);
   for (size_t b0 = r0; b0 < r1; b0 += band) {
     const size_t b1 = std::min(r1, b0 + band), tiles = (b1 - b0) * tw;
-    const size_t v_stride = element_stride(cin * tiles * L), m_stride = element_stride(cout * tiles * L);
+    const size_t v_stride = xi_stride(cin * tiles * L), m_stride = xi_stride(cout * tiles * L);
     for (size_t c = 0; c < cin; c++) {
       for (size_t r = b0; r < b1; r++) {
         k.winograd_in(padded + (c * in.padded_plane + m * r * in.padded_w) * L, in.padded_w * L, tw,
@@ -210,7 +207,7 @@ struct WinogradGather {
 WinogradGather winograd_gather(const ConvShape& s, size_t L) {
   const size_t tw = ceil_div(s.ow, kWinogradTile), per_tile = kWinogradElements * (s.c + s.oc) * L;
   const size_t capacity = std::max<size_t>(1, kWinogradGatherFloats / (per_tile * tw)) * tw;
-  const size_t v_stride = element_stride(s.c * capacity * L), g_stride = element_stride(s.oc * capacity * L);
+  const size_t v_stride = xi_stride(s.c * capacity * L), g_stride = xi_stride(s.oc * capacity * L);
   return {thread_scratch<kWinogradGatherV>(kWinogradElements * v_stride),
           thread_scratch<kWinogradGatherG>(kWinogradElements * g_stride), capacity, v_stride, g_stride};
 }

@@ -18,15 +18,14 @@
 #include "../threadpool.h"
 
 namespace resnet {
+
+// (winograd.h) 4K aliasing cost the weight transform 3× and the input transform about as much.
+size_t xi_stride(size_t floats) { return (floats + 1023) / 1024 * 1024 + 64; }
+
 namespace {
 
 constexpr size_t kXi = 16;   // F(2×2, 3×3): 4×4 transformed positions
 constexpr size_t kXi4 = 36;  // F(4×4, 3×3): 6×6
-
-// Distance between the 16 matrices of U, V or M (floats): at least `floats`, and 256 bytes past a multiple of 4 KiB,
-// so that the transforms' 16 read or write streams do not all fall into the same cache set (4K aliasing cost the
-// weight transform 3× and the input transform about as much).
-size_t xi_stride(size_t floats) { return (floats + 1023) / 1024 * 1024 + 64; }
 
 // Output tiles: TW per tile row, per_image = TH·TW, total over the batch.
 struct Tiles {

@@ -8,6 +8,11 @@
 
 namespace resnet {
 
+// Distance between the transformed matrices of U, V or M (16 or 36 of them, floats): at least `floats`, and 256 bytes
+// past a multiple of 4 KiB, so that the transforms' streams, which touch every matrix for each tile, do not all fall
+// into the same L1 set. Here and in lanes.cc's images-in-lanes layout.
+size_t xi_stride(size_t floats);
+
 // Whether Winograd can run this geometry (it depends only on the kernel, stride, padding, dilation, groups and
 // channel counts, never on the input size); conv.cc decides whether it should.
 bool winograd_eligible(const ConvShape& s);
