@@ -14,6 +14,9 @@
 // - the same with fewer channels and fewer images: direct, with no im2col (direct.cc), in all three passes;
 // - stride 2 with at most 160 taps (the stems): direct over a list of taps (direct.cc), forward;
 // - training on output planes of at most 64 pixels: several images per GEMM (batched_*, below);
+// - inference (packed weights) on output planes of at most 14×14 where none of the above runs: the GEMM the other way
+//   round, output pixels as its rows and the weights as B (rows_forward_packed), so that pixels pad to a multiple of
+//   MR (8), not of NR (32);
 // all direct paths on CPUs with AVX2 or AVX-512.
 #include <algorithm>
 #include <optional>
@@ -186,12 +189,29 @@ void batched_backward_weight(const ConvShape& s, const float* dy, const float* x
 // memory on every call, and its three 3×3 convolutions took 7.3 ms against onnxruntime's 3.6.
 bool winograd_pays(const ConvShape& s) { return winograd_eligible(s) && winograd_worth_packing(s); }
 
+// Output pixels as the GEMM's rows (rows_forward_packed, below) where the planes are small: the microkernel's NR is
+// 32 on AVX-512, so with pixels as columns a 7×7 plane (49) pads to 64 and a 14×14 one (196) to 224, 31% and 14% of
+// the products wasted; as rows they pad to a multiple of MR (8), and a pointwise convolution puts the images of the
+// batch one after the other, padding nothing. The weights are then B, in NR-wide panels of output channels.
+constexpr size_t kRowsMaxPixels = 196;
+
+bool rows_eligible(const ConvShape& s) {
+  return s.groups == 1 && s.p() <= kRowsMaxPixels && !direct_eligible(s) && !direct_strided_eligible(s);
+}
+
+// The packing ends with MR·K zeros, so that its length tells it from the other GEMM layout's: that one pads OC to a
+// multiple of MR, less than MR rows of K, where this one pads it to a multiple of NR (at least OC).
+size_t rows_tag_size(const ConvShape& s) { return sgemm_tile_rows() * s.k(); }
+
+size_t rows_packed_weight_size(const ConvShape& s) { return sgemm_packed_b_size(s.k(), s.oc) + rows_tag_size(s); }
+
 }  // namespace
 
 const char* conv2d_packed_layout(const ConvShape& s) {
   if (winograd_pays(s)) return winograd_packed_variant(s);
   if (direct_eligible(s)) return "direct";
   if (direct_strided_eligible(s)) return "direct-strided";
+  if (rows_eligible(s)) return "gemm-rows";
   return "gemm";
 }
 
@@ -199,6 +219,7 @@ size_t conv2d_packed_weight_size(const ConvShape& s) {
   if (winograd_pays(s)) return winograd_packed_weight_size(s);
   if (direct_eligible(s)) return direct_packed_weight_size(s);
   if (direct_strided_eligible(s)) return direct_strided_packed_weight_size(s);
+  if (rows_eligible(s)) return rows_packed_weight_size(s);
   return sgemm_packed_a_size(s.ocg(), s.k()) * s.groups;
 }
 
@@ -208,6 +229,7 @@ bool conv2d_packed_weight_size_ok(const ConvShape& s, size_t size) {
   if (winograd_eligible(s) && winograd_packed_size_ok(s, size)) return true;
   if (direct_eligible(s)) return size == direct_packed_weight_size(s);
   if (direct_strided_eligible(s)) return size == direct_strided_packed_weight_size(s);
+  if (s.groups == 1 && size == rows_packed_weight_size(s)) return true;
   return size == sgemm_packed_a_size(s.ocg(), s.k()) * s.groups;
 }
 
@@ -222,6 +244,13 @@ void conv2d_pack_weight(const ConvShape& s, const float* w, float* packed) {
   }
   if (direct_strided_eligible(s)) {
     direct_strided_pack_weight(s, w, packed);
+    return;
+  }
+  if (rows_eligible(s)) {
+    // B[k][oc] = w[oc][k]
+    const size_t size = sgemm_packed_b_size(s.k(), s.oc);
+    sgemm_pack_b(true, s.k(), s.oc, w, s.k(), packed);
+    std::fill(packed + size, packed + size + rows_tag_size(s), 0.0f);
     return;
   }
   const size_t stride = sgemm_packed_a_size(s.ocg(), s.k());
@@ -313,6 +342,86 @@ void gemm_forward_packed(const ConvShape& s, const float* x, const float* packed
   }
 }
 
+// A pointwise convolution's input as the GEMM's A: row r is output pixel r of the images one after the other
+// (image r / P, pixel r % P), column k is input channel k. A panel of MR rows copies, per channel, MR floats of the
+// input plane (two runs where it crosses from one image into the next).
+class PixelRows final : public BPanelSource {
+ public:
+  PixelRows(const ConvShape& s, const float* x) : s_(s), x_(x) {}
+
+  void pack(size_t k0, size_t kc, size_t j0, size_t cols, size_t nr, float* dst) const override {
+    const size_t p = s_.p(), in_image = s_.c * p;
+    for (size_t q0 = 0; q0 < cols; q0 += nr) {
+      const size_t n = std::min(nr, cols - q0);
+      float* panel = dst + q0 * kc;
+      for (size_t at = 0; at < n;) {
+        const size_t r = j0 + q0 + at, img = r / p, px = r % p, length = std::min(n - at, p - px);
+        const float* src = x_ + img * in_image + k0 * p + px;
+        for (size_t kk = 0; kk < kc; kk++) copy_short(src + kk * p, length, panel + kk * nr + at);
+        at += length;
+      }
+      if (n < nr) {
+        for (size_t kk = 0; kk < kc; kk++) zero_short(panel + kk * nr + n, nr - n);
+      }
+    }
+  }
+
+ private:
+  const ConvShape& s_;
+  const float* x_;
+};
+
+// Tiles of the transposed product (rows: output pixels of consecutive images from image `img0`, columns: output
+// channels) into y in NCHW order, with bias, residual and ReLU on the way.
+class NchwTiles final : public TileSink {
+ public:
+  NchwTiles(const ConvShape& s, const ConvEpilogue& ep, float* y, size_t img0) : s_(s), ep_(ep), y_(y), img0_(img0) {}
+
+  void store(size_t i0, size_t j0, size_t m, size_t n, const float* tile, size_t ld) const override {
+    const size_t p = s_.p();
+    const bool any = ep_.bias || ep_.residual || ep_.relu;
+    for (size_t i = 0; i < m;) {  // a run of rows within one image
+      const size_t r = i0 + i, img = img0_ + r / p, px = r % p, length = std::min(m - i, p - px);
+      const size_t at = (img * s_.oc + j0) * p + px;
+      const TileEpilogue ep{ep_.bias ? ep_.bias + j0 : nullptr, ep_.residual ? ep_.residual + at : nullptr, p,
+                            ep_.relu};
+      sgemm_store_columns(tile + i * ld, ld, length, n, y_ + at, p, any ? &ep : nullptr);
+      i += length;
+    }
+  }
+
+ private:
+  const ConvShape& s_;
+  const ConvEpilogue& ep_;
+  float* y_;
+  size_t img0_;
+};
+
+// The forward pass with the weights packed as B (rows_eligible): one GEMM over the whole batch for pointwise
+// convolutions; otherwise one per image, its rows gathered from the padded image (TapColumns with MR-wide panels),
+// whole images per thread when there are enough.
+void rows_forward_packed(const ConvShape& s, const float* x, const float* packed_w, const ConvEpilogue& ep, float* y) {
+  const size_t k = s.k(), p = s.p(), in_image = s.c * s.h * s.w;
+  if (s.pointwise()) {
+    sgemm_source_a_packed_b(s.n * p, s.oc, k, PixelRows(s, x), packed_w, NchwTiles(s, ep, y, 0));
+    return;
+  }
+  const PhasePlan plan(s, 1);
+  auto run_image = [&](size_t img, bool shared) {
+    float* phases = thread_scratch<kIm2col>(plan.image_floats(s));
+    parallel_ranges_if(shared, s.c, 1, [&](size_t c0, size_t c1) {
+      pad_phases(s, plan, x + img * in_image, phases, c0, c1);
+    });
+    const TapColumns rows(s, plan, phases, plan.offsets.data());
+    sgemm_source_a_packed_b(p, s.oc, k, rows, packed_w, NchwTiles(s, ep, y, img));
+  };
+  if (whole_items_per_thread(s.n)) {
+    parallel_for(s.n, [&](size_t img) { run_image(img, false); });
+  } else {
+    for (size_t img = 0; img < s.n; img++) run_image(img, true);
+  }
+}
+
 }  // namespace
 
 // Without prepacked weights (training) the paths go: direct with images in lanes (3×3, narrow or on small planes),
@@ -343,6 +452,8 @@ void conv2d_forward_packed(const ConvShape& s, const float* x, const float* pack
     direct_forward_packed(s, x, packed_w, ep, y);
   } else if (direct_strided_eligible(s)) {
     direct_strided_forward_packed(s, x, packed_w, ep, y);
+  } else if (s.groups == 1 && packed_size == rows_packed_weight_size(s)) {
+    rows_forward_packed(s, x, packed_w, ep, y);
   } else {
     gemm_forward_packed(s, x, packed_w, ep, y);
   }

@@ -35,8 +35,9 @@ void conv2d_forward(const ConvShape& s, const float* x, const float* w, const Co
 // The weights in the layout the forward pass reads (packed GEMM operands, Winograd-transformed or in the direct
 // kernel's tiles), for callers that run the same weights many times (inference): packing then costs nothing per call.
 // The layout is chosen for s's batch and input size but valid for any other; the packed array's size tells
-// conv2d_forward_packed which layout it holds. conv2d_packed_layout names the layout s would get ("gemm", "direct",
-// "winograd-f2", "winograd-f4"), so that callers running several batch sizes can keep one packing per layout.
+// conv2d_forward_packed which layout it holds. conv2d_packed_layout names the layout s would get ("gemm", "gemm-rows",
+// "direct", "direct-strided", "winograd-f2", "winograd-f4"), so that callers running several batch sizes can keep one
+// packing per layout.
 const char* conv2d_packed_layout(const ConvShape& s);
 size_t conv2d_packed_weight_size(const ConvShape& s);
 bool conv2d_packed_weight_size_ok(const ConvShape& s, size_t size);

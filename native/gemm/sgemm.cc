@@ -18,6 +18,9 @@
 namespace resnet {
 namespace {
 
+// The largest MR·NR in the dispatch table (8×32): a tile buffer on the stack.
+constexpr size_t kMaxTileFloats = 256;
+
 // Below this many flops per thread, waking another thread costs more than it saves.
 constexpr double kMinFlopsPerThread = 2e6;
 
@@ -248,7 +251,88 @@ void run(const Problem& p, const SgemmKernel& kern) {
   });
 }
 
+// sgemm_source_a_packed_b's part of C: rows [m0, m1), columns [n0, n1). K is not blocked: a tile is final after one
+// microkernel call, so the sink gets it while it is in L1. The call streams its B panel (K·NR floats, 256 KiB for
+// K = 2048) from L2, at a few bytes a cycle; the A block is packed once and stays in L2 while every B panel of the
+// part passes it.
+void source_a_part(size_t k, const BPanelSource& a, const float* packed_b, const TileSink& sink,
+                   const SgemmKernel& kern, size_t mc_max, size_t m0, size_t m1, size_t n0, size_t n1) {
+  float* packed_a = thread_scratch<kPackedA>(mc_max * k);
+  alignas(64) float tile[kMaxTileFloats];
+  for (size_t ic = m0; ic < m1; ic += mc_max) {
+    const size_t mc = std::min(mc_max, m1 - ic);
+    a.pack(0, k, ic, mc, kern.mr, packed_a);
+    for (size_t jr = n0; jr < n1; jr += kern.nr) {
+      const size_t nr = std::min(kern.nr, n1 - jr);
+      const float* bp = packed_b + jr * k;  // panel jr / NR
+      for (size_t ir = 0; ir < mc; ir += kern.mr) {
+        const size_t mr = std::min(kern.mr, mc - ir);
+        kern.ukernel(k, packed_a + ir * k, bp, tile, kern.nr, 1.0f, 0.0f, mr, nr, nullptr);
+        sink.store(ic + ir, jr, mr, nr, tile, kern.nr);
+      }
+    }
+  }
+}
+
 }  // namespace
+
+size_t sgemm_packed_b_size(size_t k, size_t n) {
+  const SgemmKernel& kern = sgemm_kernel();
+  return ceil_div(n, kern.nr) * kern.nr * k;
+}
+
+void sgemm_pack_b(bool trans_b, size_t k, size_t n, const float* b, size_t ldb, float* packed) {
+  const SgemmKernel& kern = sgemm_kernel();
+  kern.pack_b(b, trans_b ? ldb : 1, trans_b ? 1 : ldb, n, k, packed);
+}
+
+size_t sgemm_tile_rows() { return sgemm_kernel().mr; }
+
+void sgemm_store_columns(const float* tile, size_t ld, size_t m, size_t n, float* dst, size_t ldd,
+                         const TileEpilogue* ep) {
+  sgemm_kernel().store_columns(tile, ld, m, n, dst, ldd, ep);
+}
+
+void sgemm_source_a_packed_b(size_t m, size_t n, size_t k, const BPanelSource& a, const float* packed_b,
+                             const TileSink& c) {
+  if (m == 0 || n == 0) return;
+  const SgemmKernel& kern = sgemm_kernel();
+  if (k == 0) {
+    alignas(64) float zeros[kMaxTileFloats] = {};
+    for (size_t i = 0; i < m; i += kern.mr) {
+      for (size_t j = 0; j < n; j += kern.nr) {
+        c.store(i, j, std::min(kern.mr, m - i), std::min(kern.nr, n - j), zeros, kern.nr);
+      }
+    }
+    return;
+  }
+  // A blocks of at most a quarter of L2, so that a B panel fits beside them.
+  const size_t mc_cap = std::max(kern.mr, l2_bytes() / 4 / (k * sizeof(float)) / kern.mr * kern.mr);
+  const double flops = 2.0 * m * n * k;
+  const size_t pool = in_parallel_for() ? 1 : num_threads();
+  const size_t threads = std::min(pool, static_cast<size_t>(std::max(1.0, flops / kMinFlopsPerThread)));
+  // The grid with the least work per thread: padded products, plus packing A once per part (kPackCost per element)
+  // and reading B once per A block.
+  const size_t m_panels = ceil_div(m, kern.mr), n_panels = ceil_div(n, kern.nr);
+  Grid grid{threads, 1};
+  double best = -1;
+  for (size_t tm = 1; tm <= threads; tm++) {
+    if (threads % tm != 0) continue;
+    const size_t tn = threads / tm;
+    const double rows = static_cast<double>(ceil_div(m_panels, tm) * kern.mr);
+    const double cols = static_cast<double>(ceil_div(n_panels, tn) * kern.nr);
+    const double cost = 2 * rows * cols + kPackCost * rows + 4 * cols * std::ceil(rows / mc_cap);
+    if (best < 0 || cost < best) best = cost, grid = {tm, tn};
+  }
+  parallel_for(grid.tm * grid.tn, [&](size_t t) {
+    const size_t im = t / grid.tn, in = t % grid.tn;
+    const size_t m0 = m_panels * im / grid.tm * kern.mr, m1 = std::min(m, m_panels * (im + 1) / grid.tm * kern.mr);
+    const size_t n0 = n_panels * in / grid.tn * kern.nr, n1 = std::min(n, n_panels * (in + 1) / grid.tn * kern.nr);
+    if (m0 >= m1 || n0 >= n1) return;
+    const size_t mc_max = balanced_block(m1 - m0, mc_cap, kern.mr);
+    source_a_part(k, a, packed_b, c, kern, mc_max, m0, m1, n0, n1);
+  });
+}
 
 size_t sgemm_packed_a_size(size_t m, size_t k) {
   const SgemmKernel& kern = sgemm_kernel();

@@ -45,4 +45,30 @@ class BPanelSource {
 void sgemm_packed_a_source(size_t m, size_t n, size_t k, const float* packed_a, const BPanelSource& b, float* c,
                            size_t ldc, const GemmEpilogue* epilogue = nullptr);
 
+// The other way round, for products whose B is the fixed operand (a convolution's weights, with output pixels as the
+// rows of C): B prepacked once into the microkernel's NR-wide panels over all of K, A from a source that packs
+// MR-wide panels (BPanelSource::pack with nr = MR), and each finished tile handed to a sink instead of stored as C.
+size_t sgemm_packed_b_size(size_t k, size_t n);
+// op(B) is k×n: B stored k×n, or n×k when trans_b.
+void sgemm_pack_b(bool trans_b, size_t k, size_t n, const float* b, size_t ldb, float* packed);
+size_t sgemm_tile_rows();  // the microkernel's MR: A's panels are this many rows wide
+// For sinks: a part of a tile (m <= 8 rows) stored transposed, with an epilogue by column (TileStoreColumns in
+// ukernel.h), by this CPU's code.
+struct TileEpilogue;
+void sgemm_store_columns(const float* tile, size_t ld, size_t m, size_t n, float* dst, size_t ldd,
+                         const TileEpilogue* ep);
+
+// Receives C's tiles: rows [i0, i0 + m), columns [j0, j0 + n), element (i, j) at tile[i·ld + j]. Called from the
+// pool's threads at once, for disjoint tiles.
+class TileSink {
+ public:
+  virtual void store(size_t i0, size_t j0, size_t m, size_t n, const float* tile, size_t ld) const = 0;
+
+ protected:
+  ~TileSink() = default;
+};
+// C = A·B (m×n) for A (m×k) from a source and B packed by sgemm_pack_b, each tile of C to the sink.
+void sgemm_source_a_packed_b(size_t m, size_t n, size_t k, const BPanelSource& a, const float* packed_b,
+                             const TileSink& c);
+
 }  // namespace resnet

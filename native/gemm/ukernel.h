@@ -30,6 +30,13 @@ using SgemmUkernel = void (*)(size_t kc, const float* ap, const float* bp, float
 using SgemmPack = void (*)(const float* src, size_t row_stride, size_t k_stride, size_t rows, size_t kc,
                            float* dst);
 
+// Stores an m×n tile (m <= 8, row-major with row stride ld) transposed, with an epilogue by column:
+// dst[j·ldd + i] = act(tile[i·ld + j] + (bias[j] + residual[j·ld_residual + i])), any of the three optional. For C
+// computed as its transpose (a convolution's output pixels as the GEMM's rows) stored in NCHW order. Reads only the
+// m×n part of the tile.
+using TileStoreColumns = void (*)(const float* tile, size_t ld, size_t m, size_t n, float* dst, size_t ldd,
+                                  const TileEpilogue* ep);
+
 struct SgemmKernel {
   const char* name;
   size_t mr, nr;
@@ -39,6 +46,7 @@ struct SgemmKernel {
   SgemmUkernel ukernel;
   SgemmPack pack_a;  // panels of mr rows
   SgemmPack pack_b;  // panels of nr columns
+  TileStoreColumns store_columns;
 };
 
 // The kernel for this CPU, picked once from the dispatch table in dispatch.cc.
@@ -46,6 +54,8 @@ const SgemmKernel& sgemm_kernel();
 
 void sgemm_ukernel_4x8_scalar(size_t kc, const float* ap, const float* bp, float* c, size_t ldc, float alpha,
                               float beta, size_t m, size_t n, const TileEpilogue* ep);
+void sgemm_store_columns_scalar(const float* tile, size_t ld, size_t m, size_t n, float* dst, size_t ldd,
+                                const TileEpilogue* ep);
 #if defined(RESNET_HAVE_AVX512)
 void sgemm_ukernel_8x32_avx512(size_t kc, const float* ap, const float* bp, float* c, size_t ldc, float alpha,
                                float beta, size_t m, size_t n, const TileEpilogue* ep);
@@ -53,6 +63,9 @@ void sgemm_ukernel_8x32_avx512(size_t kc, const float* ap, const float* bp, floa
 #if defined(RESNET_HAVE_AVX2_FMA)
 void sgemm_ukernel_6x16_avx2_fma(size_t kc, const float* ap, const float* bp, float* c, size_t ldc, float alpha,
                                  float beta, size_t m, size_t n, const TileEpilogue* ep);
+// 8×8 blocks transposed in registers; the AVX-512 row of the table uses it too.
+void sgemm_store_columns_avx2_fma(const float* tile, size_t ld, size_t m, size_t n, float* dst, size_t ldd,
+                                  const TileEpilogue* ep);
 #endif
 
 }  // namespace resnet

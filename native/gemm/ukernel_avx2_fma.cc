@@ -27,8 +27,8 @@ void sgemm_ukernel_6x16_avx2_fma(size_t kc, const float* ap, const float* bp, fl
 
 #pragma GCC unroll 4
   for (size_t k = 0; k < kc; k++) {
-    const __m256 b0 = _mm256_load_ps(bp);
-    const __m256 b1 = _mm256_load_ps(bp + 8);
+    const __m256 b0 = _mm256_loadu_ps(bp);
+    const __m256 b1 = _mm256_loadu_ps(bp + 8);
     __m256 a;
     a = _mm256_broadcast_ss(ap + 0);
     c00 = _mm256_fmadd_ps(a, b0, c00);
@@ -102,6 +102,58 @@ void sgemm_ukernel_6x16_avx2_fma(size_t kc, const float* ap, const float* bp, fl
       for (size_t j = 0; j < n; j++) row[j] = tile[i][j] + beta * row[j];
     }
     if (ep) tile_epilogue_row(*ep, i, row, n);
+  }
+}
+
+// r[0..7] (rows) become its columns: r[j][i] = old r[i][j].
+static void transpose_8x8(__m256 r[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int i = 0; i < 4; i++) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+
+void sgemm_store_columns_avx2_fma(const float* tile, size_t ld, size_t m, size_t n, float* dst, size_t ldd,
+                                  const TileEpilogue* ep) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i rows_mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(m)), lane);
+  const __m256 zero = _mm256_setzero_ps();
+  for (size_t j0 = 0; j0 < n; j0 += 8) {
+    const size_t cols = n - j0 < 8 ? n - j0 : 8;
+    const __m256i cols_mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(cols)), lane);
+    __m256 r[8];
+    for (size_t i = 0; i < 8; i++) {
+      r[i] = i >= m ? zero : cols == 8 ? _mm256_loadu_ps(tile + i * ld + j0)
+                                       : _mm256_maskload_ps(tile + i * ld + j0, cols_mask);
+    }
+    transpose_8x8(r);
+    for (size_t j = 0; j < cols; j++) {
+      __m256 v = r[j];
+      if (ep) {
+        if (ep->bias) v = _mm256_add_ps(v, _mm256_set1_ps(ep->bias[j0 + j]));
+        if (ep->residual) {
+          v = _mm256_add_ps(v, _mm256_maskload_ps(ep->residual + (j0 + j) * ep->ld_residual, rows_mask));
+        }
+        if (ep->relu) v = _mm256_max_ps(v, zero);  // max(v, 0) returns v when v is NaN
+      }
+      float* out = dst + (j0 + j) * ldd;
+      if (m == 8) {
+        _mm256_storeu_ps(out, v);
+      } else {
+        _mm256_maskstore_ps(out, rows_mask, v);
+      }
+    }
   }
 }
 

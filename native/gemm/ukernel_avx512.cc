@@ -23,8 +23,8 @@ void sgemm_ukernel_8x32_avx512(size_t kc, const float* ap, const float* bp, floa
 
 #pragma GCC unroll 4
   for (size_t k = 0; k < kc; k++) {
-    const __m512 b0 = _mm512_load_ps(bp);
-    const __m512 b1 = _mm512_load_ps(bp + 16);
+    const __m512 b0 = _mm512_loadu_ps(bp);
+    const __m512 b1 = _mm512_loadu_ps(bp + 16);
 #pragma GCC unroll 8
     for (size_t i = 0; i < 8; i++) {
       const __m512 a = _mm512_set1_ps(ap[i]);

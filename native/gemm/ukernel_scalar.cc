@@ -39,4 +39,18 @@ void sgemm_ukernel_4x8_scalar(size_t kc, const float* ap, const float* bp, float
   }
 }
 
+void sgemm_store_columns_scalar(const float* tile, size_t ld, size_t m, size_t n, float* dst, size_t ldd,
+                                const TileEpilogue* ep) {
+  for (size_t j = 0; j < n; j++) {
+    const float bias = ep && ep->bias ? ep->bias[j] : 0.0f;
+    const float* res = ep && ep->residual ? ep->residual + j * ep->ld_residual : nullptr;
+    float* out = dst + j * ldd;
+    for (size_t i = 0; i < m; i++) {
+      float v = tile[i * ld + j] + bias;
+      if (res) v += res[i];
+      out[i] = ep && ep->relu && v < 0.0f ? 0.0f : v;  // NaN stays NaN
+    }
+  }
+}
+
 }  // namespace resnet

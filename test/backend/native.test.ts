@@ -199,16 +199,87 @@ describe('native backend matches js', { skip: native ? false : 'native addon not
     });
   }
 
-  // Packing picks im2col + GEMM below 64 2×2 output tiles (a batch-1 7×7: the transformed weights cost more to read
-  // than Winograd saves), F(4×4, 3×3) from 32 4×4 tiles, and F(2×2, 3×3) between; weights packed for one input size
+  // Output planes of at most 196 pixels (14×14) take the GEMM with the output pixels as its rows (gemm-rows) in
+  // conv2dFusedPacked: pointwise convolutions as one product over the batch, whose 8-row panels cross from one image
+  // into the next when P is not a multiple of 8; the others image by image, rows gathered from the padded image. Odd
+  // channel counts leave partial panels of both operands. Tolerance 1e-5 relative to max |reference|, as for the other
+  // GEMM paths: the sums run over all of K in one go, in another order than the js reference's.
+  const rowsCases: Case[] = [
+    [[3, 13, 5, 5], [37, 13, 1, 1], {}], // P = 25: rows of image 0 and 1 share a panel
+    [[2, 200, 9, 9], [40, 200, 1, 1], { stride: 2 }], // a downsample shortcut, P = 25
+    [[2, 64, 7, 7], [70, 64, 3, 3], { padding: 1 }], // resnet50's layer4 3×3 at batch 2
+    [[1, 64, 14, 14], [35, 64, 1, 1], {}], // P = 196, the largest plane it takes
+    [[5, 70, 1, 1], [1000, 70, 1, 1], {}], // a classifier as a 1×1 convolution: the batch is the pixels
+  ];
+  for (const [xs, ws, opts] of rowsCases) {
+    const g = convGeometry(xs, ws, opts);
+    test(`conv2dFusedPacked x=[${xs}] w=[${ws}] s=${g.strideH} p=${g.padH} (gemm-rows): bias, residual, relu`, () => {
+      assert.ok(native);
+      assert.equal(native.conv2dPackedLayout(g), 'gemm-rows');
+      const x = randn(xs.reduce((a, b) => a * b));
+      const w = randn(ws.reduce((a, b) => a * b));
+      const packed = native.packConv2dWeight(g, w);
+      const ySize = g.n * g.oc * g.oh * g.ow;
+      const bias = randn(g.oc);
+      const residual = randn(ySize);
+      for (const [b, r, relu] of [
+        [bias, residual, true],
+        [null, residual, false],
+        [bias, null, true],
+        [null, null, false],
+      ] as const) {
+        const [y1, y2] = [new Float32Array(ySize), new Float32Array(ySize)];
+        jsKernels.conv2dFused(g, x, w, b, r, relu, y1);
+        native.conv2dFusedPacked(g, x, packed, b, r, relu, y2);
+        assertClose(y2, y1, { rtol: 1e-5, what: `y (bias ${!!b}, residual ${!!r}, relu ${relu})` });
+      }
+    });
+  }
+  // A pointwise convolution's weights packed for a large plane (gemm) and for a small one (gemm-rows) each run every
+  // input size: the packed length tells the layouts apart, whatever the geometry would pick.
+  test('conv2dFusedPacked 1×1 weights packed as gemm (x=[1,64,16,16]) and gemm-rows (x=[2,64,7,7]) run every geometry', () => {
+    assert.ok(native);
+    const ws = [40, 64, 1, 1];
+    const w = randn(ws.reduce((a, b) => a * b));
+    const packings = (
+      [
+        [[1, 64, 16, 16], 'gemm'],
+        [[2, 64, 7, 7], 'gemm-rows'],
+      ] as const
+    ).map(([xs, layout]) => {
+      const g = convGeometry([...xs], ws, {});
+      assert.equal(native.conv2dPackedLayout(g), layout);
+      return native.packConv2dWeight(g, w);
+    });
+    assert.notEqual(packings[0].length, packings[1].length);
+    for (const xs of [
+      [1, 64, 16, 16],
+      [2, 64, 7, 7],
+      [3, 64, 1, 1],
+    ]) {
+      const g = convGeometry(xs, ws, {});
+      const x = randn(g.n * g.c * g.h * g.w);
+      const residual = randn(g.n * g.oc * g.oh * g.ow);
+      const y1 = new Float32Array(residual.length);
+      jsKernels.conv2dFused(g, x, w, null, residual, true, y1);
+      for (const packed of packings) {
+        const y2 = new Float32Array(y1.length);
+        native.conv2dFusedPacked(g, x, packed, null, residual, true, y2);
+        assertClose(y2, y1, { rtol: 1e-5, what: `y (x=[${xs}], packed ${packed.length})` });
+      }
+    }
+  });
+
+  // Packing picks a GEMM below 48 2×2 output tiles (a batch-1 7×7, with output pixels as rows: the transformed weights
+  // cost more to read than Winograd saves), F(4×4, 3×3) from 32 4×4 tiles, and F(2×2, 3×3) between; weights packed for one input size
   // must work for any other (the packed size says which layout it holds), down to inputs that are all padding.
-  test('conv2dFusedPacked weights packed as gemm (x=[1,64,7,7]), winograd-f2 ([1,64,16,16]), winograd-f4 ([9,64,8,8]) run every geometry', () => {
+  test('conv2dFusedPacked weights packed as gemm-rows (x=[1,64,7,7]), winograd-f2 ([1,64,16,16]), winograd-f4 ([9,64,8,8]) run every geometry', () => {
     assert.ok(native);
     const ws = [64, 64, 3, 3];
     const w = randn(ws.reduce((a, b) => a * b));
     const packings = (
       [
-        [[1, 64, 7, 7], 'gemm'],
+        [[1, 64, 7, 7], 'gemm-rows'],
         [[1, 64, 16, 16], 'winograd-f2'],
         [[9, 64, 8, 8], 'winograd-f4'],
       ] as const
