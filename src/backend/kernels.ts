@@ -154,7 +154,9 @@ export interface Kernels {
    * includes their dependence on x; otherwise they were constants (eval). dgamma/dbeta are overwritten.
    * With `reluAfter`, dy is the gradient of a ReLU applied to the output: it passes only where the output that
    * batchNormTrain/batchNormApply computed from these statistics, gamma and beta is positive (or NaN), as
-   * reluBackward's does, which the kernel finds by recomputing the output from x.
+   * reluBackward's does, which the kernel finds by recomputing the output from x. dx may be dy itself (each
+   * channel's sums are taken before its dx is written): the training step's largest layers then need one buffer
+   * fewer.
    */
   batchNormBackward(
     n: number,

@@ -114,8 +114,9 @@ export class MaxPool2d extends Module {
     super();
   }
 
-  forward(x: Tensor): Tensor {
-    return maxPool2d(x, this.options);
+  /** See maxPool2d for `gradIntoInput`. */
+  forward(x: Tensor, opts: { gradIntoInput?: boolean } = {}): Tensor {
+    return maxPool2d(x, this.options, opts);
   }
 }
 

@@ -32,8 +32,12 @@ export function poolGeometry(shape: readonly number[], opts: MaxPool2dOptions): 
   return { n, c, h, w, oh, ow, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW };
 }
 
-// x is (N,C,H,W) → (N,C,OH,OW)
-export function maxPool2d(x: Tensor, opts: MaxPool2dOptions): Tensor {
+/**
+ * x is (N,C,H,W) → (N,C,OH,OW). With `gradIntoInput` the caller promises that nothing reads x's values after this
+ * call (the backward pass of a ReLU fused into the batch norm before it reads the norm's input, not x): the backward
+ * pass then writes x's gradient into x's own buffer instead of a new one.
+ */
+export function maxPool2d(x: Tensor, opts: MaxPool2dOptions, { gradIntoInput = false } = {}): Tensor {
   expectRank(x, 4, 'maxPool2d', 'input');
   const g = poolGeometry(x.shape, opts);
   const k = kernels();
@@ -41,7 +45,7 @@ export function maxPool2d(x: Tensor, opts: MaxPool2dOptions): Tensor {
   const indices = takeInt32(y.numel);
   k.maxPool2d(g, x.data, y.data, indices);
   return record(y, 'maxPool2d', [x], (dy) => {
-    const dx = takeBuffer(x.numel);
+    const dx = gradIntoInput ? x.data : takeBuffer(x.numel);
     k.maxPool2dBackward(g, dy, indices, dx);
     return [dx];
   });
