@@ -209,6 +209,7 @@ describe('native backend matches js', { skip: native ? false : 'native addon not
     [[2, 200, 9, 9], [40, 200, 1, 1], { stride: 2 }], // a downsample shortcut, P = 25
     [[2, 64, 7, 7], [70, 64, 3, 3], { padding: 1 }], // resnet50's layer4 3×3 at batch 2
     [[1, 64, 14, 14], [35, 64, 1, 1], {}], // P = 196, the largest plane it takes
+    [[1, 460, 5, 5], [70, 460, 3, 3], { padding: 1 }], // K = 4140: K in blocks (B panels over a quarter of L2)
     [[5, 70, 1, 1], [1000, 70, 1, 1], {}], // a classifier as a 1×1 convolution: the batch is the pixels
   ];
   for (const [xs, ws, opts] of rowsCases) {
