@@ -14,9 +14,9 @@
 // - the same with fewer channels and fewer images: direct, with no im2col (direct.cc), in all three passes;
 // - stride 2 with at most 160 taps (the stems): direct over a list of taps (direct.cc), forward;
 // - training on output planes of at most 64 pixels: several images per GEMM (batched_*, below);
-// - inference (packed weights) on output planes of at most 14×14 where none of the above runs: the GEMM the other way
-//   round, output pixels as its rows and the weights as B (rows_forward_packed), so that pixels pad to a multiple of
-//   MR (8), not of NR (32);
+// - inference (packed weights) on output planes that the GEMM's NR-wide panels would pad by 10% or more (7×7, and
+//   14×14 with AVX-512), where none of the above runs: the GEMM the other way round, output pixels as its rows and
+//   the weights as B (rows_forward_packed), so that pixels pad to a multiple of MR, not of NR;
 // all direct paths on CPUs with AVX2 or AVX-512.
 #include <algorithm>
 #include <optional>
@@ -189,14 +189,19 @@ void batched_backward_weight(const ConvShape& s, const float* dy, const float* x
 // memory on every call, and its three 3×3 convolutions took 7.3 ms against onnxruntime's 3.6.
 bool winograd_pays(const ConvShape& s) { return winograd_eligible(s) && winograd_worth_packing(s); }
 
-// Output pixels as the GEMM's rows (rows_forward_packed, below) where the planes are small: the microkernel's NR is
-// 32 on AVX-512, so with pixels as columns a 7×7 plane (49) pads to 64 and a 14×14 one (196) to 224, 31% and 14% of
-// the products wasted; as rows they pad to a multiple of MR (8), and a pointwise convolution puts the images of the
-// batch one after the other, padding nothing. The weights are then B, in NR-wide panels of output channels.
-constexpr size_t kRowsMaxPixels = 196;
+// Output pixels as the GEMM's rows (rows_forward_packed, below) where padding them to whole NR-wide panels as the
+// GEMM's columns would waste 10% of the products or more: the microkernel's NR is 32 on AVX-512, so a 7×7 plane (49)
+// pads to 64 and a 14×14 one (196) to 224, 31% and 14% wasted; with AVX2's 16 the 14×14 plane pads to 208, 6%. As
+// rows they pad to a multiple of MR (8 or 6), and a pointwise convolution puts the images of the batch one after the
+// other, padding nothing. The weights are then B, in NR-wide panels of output channels. Per convolution (2 threads,
+// hot), resnet50's layer3 at batch 8 runs 3-15% faster this way with AVX-512 but 15-25% slower with AVX2, whose
+// tiles store 6-row columns with masked moves.
+constexpr size_t kRowsMinWastePercent = 10;
 
 bool rows_eligible(const ConvShape& s) {
-  return s.groups == 1 && s.p() <= kRowsMaxPixels && !direct_eligible(s) && !direct_strided_eligible(s);
+  const size_t nr = sgemm_tile_columns(), padded = ceil_div(s.p(), nr) * nr;
+  return s.groups == 1 && padded * 100 >= s.p() * (100 + kRowsMinWastePercent) && !direct_eligible(s) &&
+         !direct_strided_eligible(s);
 }
 
 // The packing ends with MR·K zeros, so that its length tells it from the other GEMM layout's: that one pads OC to a

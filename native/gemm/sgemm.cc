@@ -300,6 +300,8 @@ void sgemm_pack_b(bool trans_b, size_t k, size_t n, const float* b, size_t ldb, 
 
 size_t sgemm_tile_rows() { return sgemm_kernel().mr; }
 
+size_t sgemm_tile_columns() { return sgemm_kernel().nr; }
+
 void sgemm_store_columns(const float* tile, size_t ld, size_t m, size_t n, float* dst, size_t ldd,
                          const TileEpilogue* ep) {
   sgemm_kernel().store_columns(tile, ld, m, n, dst, ldd, ep);

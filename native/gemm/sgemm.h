@@ -51,7 +51,8 @@ void sgemm_packed_a_source(size_t m, size_t n, size_t k, const float* packed_a, 
 size_t sgemm_packed_b_size(size_t k, size_t n);
 // op(B) is k×n: B stored k×n, or n×k when trans_b.
 void sgemm_pack_b(bool trans_b, size_t k, size_t n, const float* b, size_t ldb, float* packed);
-size_t sgemm_tile_rows();  // the microkernel's MR: A's panels are this many rows wide
+size_t sgemm_tile_rows();     // the microkernel's MR: A's panels are this many rows wide
+size_t sgemm_tile_columns();  // and its NR
 // For sinks: a part of a tile (m <= 8 rows) stored transposed, with an epilogue by column (TileStoreColumns in
 // ukernel.h), by this CPU's code.
 struct TileEpilogue;
