@@ -145,7 +145,7 @@ void sgemm_store_columns_avx2_fma(const float* tile, size_t ld, size_t m, size_t
         if (ep->residual) {
           v = _mm256_add_ps(v, _mm256_maskload_ps(ep->residual + (j0 + j) * ep->ld_residual, rows_mask));
         }
-        if (ep->relu) v = _mm256_max_ps(v, zero);  // max(v, 0) returns v when v is NaN
+        if (ep->relu) v = _mm256_max_ps(zero, v);  // max(0, v) returns its second operand, v, when v is NaN
       }
       float* out = dst + (j0 + j) * ldd;
       if (m == 8) {

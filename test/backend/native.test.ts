@@ -236,6 +236,23 @@ describe('native backend matches js', { skip: native ? false : 'native addon not
       }
     });
   }
+  // ReLU keeps NaN (as torch.relu does) in the rows layout's transposed store too: a NaN input pixel makes NaN every
+  // output at that pixel, through bias, residual and the ReLU, on every instruction set's store.
+  test('conv2dFusedPacked x=[2,16,5,5] w=[40,16,1,1] (gemm-rows) with a NaN pixel: NaN outputs there, as in js', () => {
+    assert.ok(native);
+    const g = convGeometry([2, 16, 5, 5], [40, 16, 1, 1], {});
+    assert.equal(native.conv2dPackedLayout(g), 'gemm-rows');
+    const x = randn(2 * 16 * 25);
+    x[16 * 25 + 3 * 25 + 7] = Number.NaN; // image 1, channel 3, pixel 7
+    const w = randn(40 * 16);
+    const [bias, residual] = [randn(40), randn(2 * 40 * 25)];
+    const [y1, y2] = [new Float32Array(2 * 40 * 25), new Float32Array(2 * 40 * 25)];
+    jsKernels.conv2dFused(g, x, w, bias, residual, true, y1);
+    native.conv2dFusedPacked(g, x, native.packConv2dWeight(g, w), bias, residual, true, y2);
+    const nan = (y: Float32Array) => [...y.keys()].filter((i) => Number.isNaN(y[i]));
+    assert.equal(nan(y1).length, 40);
+    assert.deepEqual(nan(y2), nan(y1));
+  });
   // A pointwise convolution's weights packed for a large plane (gemm) and for a small one (gemm-rows) each run every
   // input size: the packed length tells the layouts apart, whatever the geometry would pick.
   test('conv2dFusedPacked 1×1 weights packed as gemm (x=[1,64,16,16]) and gemm-rows (x=[2,64,7,7]) run every geometry', () => {
