@@ -162,9 +162,10 @@ function maxPoolStep(ctx: Context, m: MaxPool2d): Step {
 }
 
 // fc as a 1×1 convolution [classes, features, 1, 1]: run on a [1, features, 1, N] image whose pixels are the batch,
-// it gets packed weights like any convolution and is one GEMM per call. As a plain GEMM its 1000×2048 weight was
-// packed on every call, which cost more than the product: resnet50's at batch 1 took 1.2 ms, now 0.7 (onnxruntime
-// 0.4; npx tsx bench/node_compare.ts --batch 1).
+// it gets packed weights like any convolution and is one GEMM per call (with the batch as the GEMM's rows: the
+// 'gemm-rows' layout). As a plain GEMM its 1000×2048 weight was packed on every call, which cost more than the
+// product: resnet50's at batch 1 took 1.2 ms, then 0.7 with pixels as columns, now 0.26 (onnxruntime 0.21-0.28;
+// npx tsx bench/node_compare.ts --batch 1).
 function classifierConv(fc: Linear): FoldedConv {
   const [classes, features] = fc.weight.shape;
   return {
