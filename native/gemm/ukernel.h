@@ -41,7 +41,7 @@ struct SgemmKernel {
   const char* name;
   size_t mr, nr;
   // Cache blocking, chosen for the tile: kc·NR floats of B stay in L1 while an mc×kc block of A streams from L2,
-  // and a kc×nc block of packed B is shared by every thread. dispatch.cc raises kc where the L1 is larger.
+  // and a kc×nc block of packed B is shared by every thread.
   size_t mc, kc, nc;
   SgemmUkernel ukernel;
   SgemmPack pack_a;  // panels of mr rows
