@@ -126,6 +126,37 @@ function checkConvAgainstJs(xs: readonly number[], ws: readonly number[], g: Con
   assertClose(dw3, dw1, { rtol, what: 'dw alone' });
 }
 
+/**
+ * conv2dFusedPacked with weights from packConv2dWeight against the js reference's conv2dFused, with bias, residual
+ * and ReLU together and with none of them, or (`every`) with each combination. Tolerance rtol relative to max |y|.
+ */
+function checkPackedAgainstJs(g: ConvGeometry, rtol: number, every: boolean): void {
+  assert.ok(native);
+  const x = randn(g.n * g.c * g.h * g.w);
+  const w = randn(g.oc * (g.c / g.groups) * g.kh * g.kw);
+  const packed = native.packConv2dWeight(g, w);
+  const ySize = g.n * g.oc * g.oh * g.ow;
+  const bias = randn(g.oc);
+  const residual = randn(ySize);
+  const combinations = every
+    ? ([
+        [bias, residual, true],
+        [null, residual, false],
+        [bias, null, true],
+        [null, null, false],
+      ] as const)
+    : ([
+        [bias, residual, true],
+        [null, null, false],
+      ] as const);
+  for (const [b, r, relu] of combinations) {
+    const [y1, y2] = [new Float32Array(ySize), new Float32Array(ySize)];
+    jsKernels.conv2dFused(g, x, w, b, r, relu, y1);
+    native.conv2dFusedPacked(g, x, packed, b, r, relu, y2);
+    assertClose(y2, y1, { rtol, what: `y (bias ${!!b}, residual ${!!r}, relu ${relu})` });
+  }
+}
+
 describe('native backend matches js', { skip: native ? false : 'native addon not built' }, () => {
   for (const [xs, ws, opts] of cases) {
     const g = convGeometry(xs, ws, opts);
@@ -180,29 +211,14 @@ describe('native backend matches js', { skip: native ? false : 'native addon not
       checkConvAgainstJs(xs, ws, g, 3e-5);
     });
     test(`conv2dFusedPacked x=[${xs}] w=[${ws}] p=1 (${native?.conv2dPackedLayout(g)}): bias, residual, relu`, () => {
-      assert.ok(native);
-      const x = randn(xs.reduce((a, b) => a * b));
-      const w = randn(ws.reduce((a, b) => a * b));
-      const packed = native.packConv2dWeight(g, w);
-      const ySize = g.n * g.oc * g.oh * g.ow;
-      const bias = randn(g.oc);
-      const residual = randn(ySize);
-      for (const [b, r, relu] of [
-        [bias, residual, true],
-        [null, null, false],
-      ] as const) {
-        const [y1, y2] = [new Float32Array(ySize), new Float32Array(ySize)];
-        jsKernels.conv2dFused(g, x, w, b, r, relu, y1);
-        native.conv2dFusedPacked(g, x, packed, b, r, relu, y2);
-        assertClose(y2, y1, { rtol: 3e-5, what: `y (bias ${!!b}, residual ${!!r}, relu ${relu})` });
-      }
+      checkPackedAgainstJs(g, 3e-5, false);
     });
   }
 
   // Output planes that the GEMM's column panels (32, 16 or 8 wide) would pad by 10% or more take the GEMM with the
-  // output pixels as its rows (gemm-rows) in conv2dFusedPacked: pointwise convolutions as one product over the batch, whose 8-row panels cross from one image
-  // into the next when P is not a multiple of 8; the others image by image, rows gathered from the padded image. Odd
-  // channel counts leave partial panels of both operands. Tolerance 1e-5 relative to max |reference|, as for the other
+  // output pixels as its rows (gemm-rows) in conv2dFusedPacked: pointwise convolutions as one product over the batch,
+  // whose 8-row panels cross from one image into the next when P is not a multiple of 8; the others image by image,
+  // rows gathered from the padded image. Odd channel counts leave partial panels of both operands. Tolerance 1e-5 relative to max |reference|, as for the other
   // GEMM paths: the sums run over all of K in one go, in another order than the js reference's.
   const rowsCases: Case[] = [
     [[3, 13, 5, 5], [37, 13, 1, 1], {}], // P = 25: rows of image 0 and 1 share a panel
@@ -215,25 +231,8 @@ describe('native backend matches js', { skip: native ? false : 'native addon not
   for (const [xs, ws, opts] of rowsCases) {
     const g = convGeometry(xs, ws, opts);
     test(`conv2dFusedPacked x=[${xs}] w=[${ws}] s=${g.strideH} p=${g.padH} (gemm-rows): bias, residual, relu`, () => {
-      assert.ok(native);
-      assert.equal(native.conv2dPackedLayout(g), 'gemm-rows');
-      const x = randn(xs.reduce((a, b) => a * b));
-      const w = randn(ws.reduce((a, b) => a * b));
-      const packed = native.packConv2dWeight(g, w);
-      const ySize = g.n * g.oc * g.oh * g.ow;
-      const bias = randn(g.oc);
-      const residual = randn(ySize);
-      for (const [b, r, relu] of [
-        [bias, residual, true],
-        [null, residual, false],
-        [bias, null, true],
-        [null, null, false],
-      ] as const) {
-        const [y1, y2] = [new Float32Array(ySize), new Float32Array(ySize)];
-        jsKernels.conv2dFused(g, x, w, b, r, relu, y1);
-        native.conv2dFusedPacked(g, x, packed, b, r, relu, y2);
-        assertClose(y2, y1, { rtol: 1e-5, what: `y (bias ${!!b}, residual ${!!r}, relu ${relu})` });
-      }
+      assert.equal(native?.conv2dPackedLayout(g), 'gemm-rows');
+      checkPackedAgainstJs(g, 1e-5, true);
     });
   }
   // ReLU keeps NaN (as torch.relu does) in the rows layout's transposed store too: a NaN input pixel makes NaN every
