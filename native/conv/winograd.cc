@@ -119,14 +119,14 @@ void store_output_rows(const ConvShape& s, const Tiles& tl, const Run& run, size
 // input row 2ty − 1, column 2tx − 1. Each of the tile row's 4 input rows is copied with its zero padding, then the
 // columns are transformed for all tiles of the run, then the rows: loops over tiles without branches.
 void input_transform(const ConvShape& s, const Tiles& tl, const std::vector<Run>& runs, const float* x, size_t nt,
-                     float* v) {
+                     float* v, size_t c0, size_t c1) {
   const size_t plane = s.h * s.w, xstride = xi_stride(s.c * nt), padded = 2 * tl.tw + 2;
   thread_local std::vector<float> rows_buf, cols_buf;
   rows_buf.assign(4 * padded, 0.0f);
   cols_buf.resize(16 * tl.tw);
   float* rows = rows_buf.data();
   float* e = cols_buf.data();  // e[(r·4 + j)·TW + tx]: row r of the patch after the column transform
-  for (size_t c = 0; c < s.c; c++) {
+  for (size_t c = c0; c < c1; c++) {
     for (const Run& run : runs) {
       const float* xp = x + (run.img * s.c + c) * plane;
       const size_t n = run.tx1 - run.tx0;
@@ -171,14 +171,14 @@ void input_transform(const ConvShape& s, const Tiles& tl, const std::vector<Run>
 // y (2×2 per tile) = Aᵀ·m·A with Aᵀ = [1 1 1 0; 0 1 −1 −1], then bias, residual and ReLU along each output row;
 // outputs past OH/OW (odd sizes) are dropped.
 void output_transform(const ConvShape& s, const Tiles& tl, const std::vector<Run>& runs, const float* m, size_t nt,
-                      const ConvEpilogue& ep, float* y) {
+                      const ConvEpilogue& ep, float* y, size_t oc0, size_t oc1) {
   const size_t xstride = xi_stride(s.oc * nt);
   thread_local std::vector<float> a_buf, row_buf;
   a_buf.resize(8 * tl.tw);
   row_buf.resize(2 * 2 * tl.tw);
   float* a = a_buf.data();  // a[(i·4 + j)·TW + tx] for output row i of the tile, transform column j
   float* out_rows = row_buf.data();
-  for (size_t oc = 0; oc < s.oc; oc++) {
+  for (size_t oc = oc0; oc < oc1; oc++) {
     const float bias = ep.bias ? ep.bias[oc] : 0.0f;
     for (const Run& run : runs) {
       const size_t n = run.tx1 - run.tx0;
@@ -304,7 +304,7 @@ void input_transform4_rows(const float* __restrict d0, const float* __restrict d
 // Each of the tile row's 6 input rows is split by column phase, with its zero padding (tile i's columns are phases
 // 0–3 of i, then 0–1 of i + 1), the columns transformed for all tiles of the run, then the rows.
 void input_transform4(const ConvShape& s, const Tiles& tl, const std::vector<Run>& runs, const float* x, size_t nt,
-                      float* v) {
+                      float* v, size_t c0, size_t c1) {
   const size_t plane = s.h * s.w, xstride = xi_stride(s.c * nt), ps = tl.tw + 1;
   thread_local std::vector<float> phase_buf, cols_buf;
   phase_buf.resize(4 * ps);
@@ -312,7 +312,7 @@ void input_transform4(const ConvShape& s, const Tiles& tl, const std::vector<Run
   float* ph = phase_buf.data();
   float* e = cols_buf.data();  // e[(r·6 + j)·TW + tx]: row r of the patch after the column transform
   const size_t es = tl.tw;
-  for (size_t c = 0; c < s.c; c++) {
+  for (size_t c = c0; c < c1; c++) {
     for (const Run& run : runs) {
       const float* xp = x + (run.img * s.c + c) * plane;
       const size_t n = run.tx1 - run.tx0;
@@ -368,7 +368,7 @@ void join_phases(const float* __restrict p0, const float* __restrict p1, const f
 // y (4×4 per tile) = Aᵀ·m·A with Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1], then bias,
 // residual and ReLU along each output row; outputs past OH/OW are dropped.
 void output_transform4(const ConvShape& s, const Tiles& tl, const std::vector<Run>& runs, const float* m, size_t nt,
-                       const ConvEpilogue& ep, float* y) {
+                       const ConvEpilogue& ep, float* y, size_t oc0, size_t oc1) {
   const size_t xstride = xi_stride(s.oc * nt), es = tl.tw;
   thread_local std::vector<float> a_buf, ph_buf, row_buf;
   a_buf.resize(24 * es);
@@ -377,7 +377,7 @@ void output_transform4(const ConvShape& s, const Tiles& tl, const std::vector<Ru
   float* a = a_buf.data();  // a[(r·6 + j)·TW + tx] for output row r of the tile, transform column j
   float* ph = ph_buf.data();
   float* out_rows = row_buf.data();
-  for (size_t oc = 0; oc < s.oc; oc++) {
+  for (size_t oc = oc0; oc < oc1; oc++) {
     const float bias = ep.bias ? ep.bias[oc] : 0.0f;
     for (const Run& run : runs) {
       const size_t n = run.tx1 - run.tx0;
@@ -588,11 +588,45 @@ Chunk transformed_chunk(const ConvShape& s, const Variant& v, const Tiles& tl, s
   float* m = thread_scratch<kWinogradM>(v.xi * m_stride);
   const std::vector<Run>& runs = runs_of(tl, t0, t1);
   if (v.m == 4) {
-    input_transform4(s, tl, runs, x, nt, vt);
+    input_transform4(s, tl, runs, x, nt, vt, 0, s.c);
   } else {
-    input_transform(s, tl, runs, x, nt, vt);
+    input_transform(s, tl, runs, x, nt, vt, 0, s.c);
   }
   return {nt, v_stride, m_stride, vt, m, runs};
+}
+
+// With few tiles for the threads (resnet50's 3×3 layers at batch 1: 196 or 49 tiles), chunks of them per thread
+// leave one thread most of the work, since a chunk is a multiple of 32 tiles (the GEMM's panel width: 196 tiles go
+// 96 + 96 + 4), and make every thread read all of U. Here the threads share one chunk of all the tiles instead: the
+// input transform split by input channels, the products by position ξ (each thread reads only its positions' U), the
+// output transform by output channels.
+void forward_shared(const ConvShape& s, const Variant& v, const Tiles& tl, const float* x, const float* packed_u,
+                    const ConvEpilogue& ep, float* y) {
+  const size_t nt = tl.total, ustride = u_stride(s);
+  const size_t v_stride = xi_stride(s.c * nt), m_stride = xi_stride(s.oc * nt);
+  float* vt = thread_scratch<kWinogradV>(v.xi * v_stride);  // this thread's buffers, which every thread fills
+  float* m = thread_scratch<kWinogradM>(v.xi * m_stride);
+  const std::vector<Run> runs = runs_of(tl, 0, nt);
+  parallel_ranges(s.c, 1, [&](size_t c0, size_t c1) {
+    if (v.m == 4) {
+      input_transform4(s, tl, runs, x, nt, vt, c0, c1);
+    } else {
+      input_transform(s, tl, runs, x, nt, vt, c0, c1);
+    }
+  });
+  parallel_ranges(v.xi, 1, [&](size_t xi0, size_t xi1) {
+    for (size_t xi = xi0; xi < xi1; xi++) {
+      sgemm_packed_a(s.oc, nt, s.c, 1.0f, packed_u + xi * ustride, false, vt + xi * v_stride, nt, 0.0f,
+                     m + xi * m_stride, nt);
+    }
+  });
+  parallel_ranges(s.oc, 1, [&](size_t oc0, size_t oc1) {
+    if (v.m == 4) {
+      output_transform4(s, tl, runs, m, nt, ep, y, oc0, oc1);
+    } else {
+      output_transform(s, tl, runs, m, nt, ep, y, oc0, oc1);
+    }
+  });
 }
 
 // y = conv(x) by variant v, with U packed by transform_weights for v.
@@ -610,12 +644,14 @@ void forward(const ConvShape& s, const Variant& v, const float* x, const float* 
                      c.m + xi * c.m_stride, c.nt);
     }
     if (v.m == 4) {
-      output_transform4(s, tl, c.runs, c.m, c.nt, ep, y);
+      output_transform4(s, tl, c.runs, c.m, c.nt, ep, y, 0, s.oc);
     } else {
-      output_transform(s, tl, c.runs, c.m, c.nt, ep, y);
+      output_transform(s, tl, c.runs, c.m, c.nt, ep, y, 0, s.oc);
     }
   };
-  if (threads > 1 && chunks >= threads) {
+  if (threads > 1 && chunks < 2 * threads) {
+    forward_shared(s, v, tl, x, packed_u, ep, y);
+  } else if (threads > 1) {
     parallel_for(chunks, run_chunk);
   } else {
     for (size_t chunk = 0; chunk < chunks; chunk++) run_chunk(chunk);
