@@ -7,14 +7,17 @@
 
 namespace resnet {
 
-// 8×32 broadcast kernel: 16 zmm accumulators + 2 for the B row; the A values are broadcast from memory. 8 rows
-// fit the channel counts of ResNets (16, 32, 64, ...) without padding. Each k step is 2 loads, 8 broadcasts and
-// 16 FMAs: 8 cycles on two 512-bit FMA ports, with load slots to spare.
-void sgemm_ukernel_8x32_avx512(size_t kc, const float* ap, const float* bp, float* c, size_t ldc, float alpha,
-                               float beta, size_t m, size_t n, const TileEpilogue* ep) {
-  __m512 acc[8][2];
+namespace {
+
+// The kernel for the tile's first M rows: a tile with fewer than 8 rows (a plane's last pixels, when output pixels
+// are the rows: resnet50's 7×7 planes at batch 1 leave 1 of 8) multiplies only the rows it has.
+template <size_t M>
+void ukernel_rows(size_t kc, const float* ap, const float* bp, float* c, size_t ldc, float alpha, float beta,
+                  size_t n, const TileEpilogue* ep) {
+  constexpr size_t m = M;
+  __m512 acc[M][2];
 #pragma GCC unroll 8
-  for (size_t i = 0; i < 8; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (size_t i = 0; i < M; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
 
   for (size_t i = 0; i < m; i++) {
     _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
@@ -26,7 +29,7 @@ void sgemm_ukernel_8x32_avx512(size_t kc, const float* ap, const float* bp, floa
     const __m512 b0 = _mm512_loadu_ps(bp);
     const __m512 b1 = _mm512_loadu_ps(bp + 16);
 #pragma GCC unroll 8
-    for (size_t i = 0; i < 8; i++) {
+    for (size_t i = 0; i < M; i++) {
       const __m512 a = _mm512_set1_ps(ap[i]);
       acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
       acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
@@ -68,6 +71,33 @@ void sgemm_ukernel_8x32_avx512(size_t kc, const float* ap, const float* bp, floa
     }
     _mm512_mask_storeu_ps(row, mask0, r0);
     _mm512_mask_storeu_ps(row + 16, mask1, r1);
+  }
+}
+
+}  // namespace
+
+// 8×32 broadcast kernel: 16 zmm accumulators + 2 for the B row; the A values are broadcast from memory. 8 rows
+// fit the channel counts of ResNets (16, 32, 64, ...) without padding. Each k step is 2 loads, 8 broadcasts and
+// 16 FMAs: 8 cycles on two 512-bit FMA ports, with load slots to spare.
+void sgemm_ukernel_8x32_avx512(size_t kc, const float* ap, const float* bp, float* c, size_t ldc, float alpha,
+                               float beta, size_t m, size_t n, const TileEpilogue* ep) {
+  switch (m) {
+    case 1:
+      return ukernel_rows<1>(kc, ap, bp, c, ldc, alpha, beta, n, ep);
+    case 2:
+      return ukernel_rows<2>(kc, ap, bp, c, ldc, alpha, beta, n, ep);
+    case 3:
+      return ukernel_rows<3>(kc, ap, bp, c, ldc, alpha, beta, n, ep);
+    case 4:
+      return ukernel_rows<4>(kc, ap, bp, c, ldc, alpha, beta, n, ep);
+    case 5:
+      return ukernel_rows<5>(kc, ap, bp, c, ldc, alpha, beta, n, ep);
+    case 6:
+      return ukernel_rows<6>(kc, ap, bp, c, ldc, alpha, beta, n, ep);
+    case 7:
+      return ukernel_rows<7>(kc, ap, bp, c, ldc, alpha, beta, n, ep);
+    default:
+      return ukernel_rows<8>(kc, ap, bp, c, ldc, alpha, beta, n, ep);
   }
 }
 
