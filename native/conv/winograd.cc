@@ -595,6 +595,12 @@ Chunk transformed_chunk(const ConvShape& s, const Variant& v, const Tiles& tl, s
   return {nt, v_stride, m_stride, vt, m, runs};
 }
 
+// The most V and M that forward_shared holds for all tiles at once in the calling thread's scratch: enough for
+// resnet50's layers at batch 1 (3.6 MB at most) and its last stage at batch 8 (4.7 MB). resnet18's last stage in a
+// training batch of 32 also has under two chunks per thread, but all its tiles would take 34 MB, which the chunks
+// spread over the threads' buffers; sharing them raised the step's peak RSS by about 50 MB.
+constexpr size_t kSharedChunkBytes = size_t{8} << 20;
+
 // With few tiles for the threads (resnet50's 3×3 layers at batch 1: 196 or 49 tiles), chunks of them per thread
 // leave one thread most of the work, since a chunk is a multiple of 32 tiles (the GEMM's panel width: 196 tiles go
 // 96 + 96 + 4), and make every thread read all of U. Here the threads share one chunk of all the tiles instead: the
@@ -649,7 +655,8 @@ void forward(const ConvShape& s, const Variant& v, const float* x, const float* 
       output_transform(s, tl, c.runs, c.m, c.nt, ep, y, 0, s.oc);
     }
   };
-  if (threads > 1 && chunks < 2 * threads) {
+  const size_t shared_floats = v.xi * (xi_stride(s.c * tl.total) + xi_stride(s.oc * tl.total));
+  if (threads > 1 && chunks < 2 * threads && shared_floats * sizeof(float) <= kSharedChunkBytes) {
     forward_shared(s, v, tl, x, packed_u, ep, y);
   } else if (threads > 1) {
     parallel_for(chunks, run_chunk);
