@@ -115,6 +115,9 @@ function run(command: string, args: string[]): { ok: boolean; stdout: string; st
   return { ok: r.status === 0, stdout: r.stdout ?? '', stderr: `${r.stderr ?? ''}${r.error ?? ''}\n(${ended})` };
 }
 
+const build = run('npm', ['run', '--silent', 'build']);
+if (!build.ok) throw new Error(`bench: npm run build failed: ${build.stderr.trim().split('\n').slice(-5).join(' | ')}`);
+
 /** The last stdout line as JSON, or an Error naming the command and its stderr. */
 function lastJson(what: string, r: { ok: boolean; stdout: string; stderr: string }): Record<string, unknown> | Error {
   const last = r.stdout.trim().split('\n').at(-1) ?? '';
@@ -142,16 +145,10 @@ const modelFlags = (w: Workload) =>
     ...common(w),
   ]);
 
+// resnet-ts runs as users run it: the `resnet` command, compiled into dist/ (built once above so that it matches
+// src/). Through tsx's loader instead, its peak RSS carried the loader's 20–40 MB.
 function resnetTs(w: Workload, pool: boolean): Measurement | Error {
-  const args = [
-    '--import',
-    'tsx',
-    'src/cli/main.ts',
-    'bench',
-    ...modelFlags(w),
-    ...(pool ? [] : ['--no-pool']),
-    '--json',
-  ];
+  const args = ['bin/resnet.js', 'bench', ...modelFlags(w), ...(pool ? [] : ['--no-pool']), '--json'];
   const r = lastJson('resnet bench', run(process.execPath, args));
   if (r instanceof Error) return r;
   return { ...(r as unknown as Measurement), engine: `resnet-ts (${r.backend}${pool ? '' : ', no buffer reuse'})` };
@@ -344,6 +341,7 @@ const report = [
   ...machine.map((m) => `- ${m}`),
   `- ORT: onnxruntime-node on the model exported by \`exportOnnx\` (src/io/onnx/export.ts), graph optimisation "all".`,
   '- PyTorch: bench/torch_bench.py under /usr/bin/python3, `torch.set_num_threads`, `inference_mode` for inference.',
+  '- resnet-ts: the `resnet bench` command as installed (bin/resnet.js, dist/ built at the start of the run).',
   "- Every engine runs in its own process. img/s uses the median iteration; peak RSS is the process's resident",
   '  high-water mark, VmHWM in /proc/self/status, model construction included. Training steps are SGD with',
   '  momentum 0.9 and weight decay 1e-4.',
