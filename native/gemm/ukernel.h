@@ -5,7 +5,7 @@
 
 namespace resnet {
 
-// C[m×n] = alpha·(Ap·Bp) + beta·C for one tile, m <= MR and n <= NR (C row-major with row stride ldc).
+// C[m×n] = alpha·(Ap·Bp) + beta·C for one tile, 1 <= m <= MR and 1 <= n <= NR (C row-major with row stride ldc).
 // Ap: kc steps of MR floats (one column of op(A) per step), Bp: kc steps of NR floats (one row of op(B) per step),
 // both zero-padded to the full tile. beta == 0 overwrites C without reading it, so NaN in C does not survive.
 // What the microkernel does to its finished tile before storing it (GemmEpilogue, offset to the tile):

@@ -81,24 +81,10 @@ void ukernel_rows(size_t kc, const float* ap, const float* bp, float* c, size_t 
 // 16 FMAs: 8 cycles on two 512-bit FMA ports, with load slots to spare.
 void sgemm_ukernel_8x32_avx512(size_t kc, const float* ap, const float* bp, float* c, size_t ldc, float alpha,
                                float beta, size_t m, size_t n, const TileEpilogue* ep) {
-  switch (m) {
-    case 1:
-      return ukernel_rows<1>(kc, ap, bp, c, ldc, alpha, beta, n, ep);
-    case 2:
-      return ukernel_rows<2>(kc, ap, bp, c, ldc, alpha, beta, n, ep);
-    case 3:
-      return ukernel_rows<3>(kc, ap, bp, c, ldc, alpha, beta, n, ep);
-    case 4:
-      return ukernel_rows<4>(kc, ap, bp, c, ldc, alpha, beta, n, ep);
-    case 5:
-      return ukernel_rows<5>(kc, ap, bp, c, ldc, alpha, beta, n, ep);
-    case 6:
-      return ukernel_rows<6>(kc, ap, bp, c, ldc, alpha, beta, n, ep);
-    case 7:
-      return ukernel_rows<7>(kc, ap, bp, c, ldc, alpha, beta, n, ep);
-    default:
-      return ukernel_rows<8>(kc, ap, bp, c, ldc, alpha, beta, n, ep);
-  }
+  using Rows = void (*)(size_t, const float*, const float*, float*, size_t, float, float, size_t, const TileEpilogue*);
+  static constexpr Rows kByRows[8] = {ukernel_rows<1>, ukernel_rows<2>, ukernel_rows<3>, ukernel_rows<4>,
+                                      ukernel_rows<5>, ukernel_rows<6>, ukernel_rows<7>, ukernel_rows<8>};
+  kByRows[m - 1](kc, ap, bp, c, ldc, alpha, beta, n, ep);  // 1 <= m <= 8 (ukernel.h)
 }
 
 }  // namespace resnet
