@@ -8,10 +8,63 @@
 
 namespace resnet {
 
+namespace {
+
+// An edge tile's store: tile holds alpha·acc; only the m×n part of C that exists is touched.
+void store_edge(const float (&tile)[6][16], float* c, size_t ldc, float beta, size_t m, size_t n,
+                const TileEpilogue* ep) {
+  for (size_t i = 0; i < m; i++) {
+    float* row = c + i * ldc;
+    if (beta == 0.0f) {
+      for (size_t j = 0; j < n; j++) row[j] = tile[i][j];
+    } else {
+      for (size_t j = 0; j < n; j++) row[j] = tile[i][j] + beta * row[j];
+    }
+    if (ep) tile_epilogue_row(*ep, i, row, n);
+  }
+}
+
+// Tiles of at most 2 rows multiply only those: with output pixels as the GEMM's rows, a 7×7 plane at batch 1 is 8
+// full panels of 6 and one of 1, whose 5 padding rows the 6-row loop would multiply as well.
+template <size_t M>
+void few_rows(size_t kc, const float* ap, const float* bp, float* c, size_t ldc, float alpha, float beta, size_t n,
+              const TileEpilogue* ep) {
+  __m256 acc[M][2];
+#pragma GCC unroll 2
+  for (size_t i = 0; i < M; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+#pragma GCC unroll 4
+  for (size_t k = 0; k < kc; k++) {
+    const __m256 b0 = _mm256_loadu_ps(bp);
+    const __m256 b1 = _mm256_loadu_ps(bp + 8);
+#pragma GCC unroll 2
+    for (size_t i = 0; i < M; i++) {
+      const __m256 a = _mm256_broadcast_ss(ap + i);
+      acc[i][0] = _mm256_fmadd_ps(a, b0, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_ps(a, b1, acc[i][1]);
+    }
+    ap += 6;
+    bp += 16;
+  }
+  const __m256 va = _mm256_set1_ps(alpha);
+  alignas(32) float tile[6][16];
+#pragma GCC unroll 2
+  for (size_t i = 0; i < M; i++) {
+    _mm256_store_ps(tile[i], _mm256_mul_ps(va, acc[i][0]));
+    _mm256_store_ps(tile[i] + 8, _mm256_mul_ps(va, acc[i][1]));
+  }
+  store_edge(tile, c, ldc, beta, M, n, ep);
+}
+
+}  // namespace
+
 // 6×16 broadcast kernel: 12 ymm accumulators + 2 for the B row + 1 for the broadcast A value = 15 of 16 registers.
 // Each k step is 2 loads, 6 broadcasts and 12 FMAs: 6 cycles on two FMA ports, with loads to spare.
 void sgemm_ukernel_6x16_avx2_fma(size_t kc, const float* ap, const float* bp, float* c, size_t ldc, float alpha,
                                  float beta, size_t m, size_t n, const TileEpilogue* ep) {
+  if (m <= 2) {
+    (m == 1 ? few_rows<1> : few_rows<2>)(kc, ap, bp, c, ldc, alpha, beta, n, ep);
+    return;
+  }
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -94,15 +147,7 @@ void sgemm_ukernel_6x16_avx2_fma(size_t kc, const float* ap, const float* bp, fl
     _mm256_store_ps(tile[i], _mm256_mul_ps(va, rows[i][0]));
     _mm256_store_ps(tile[i] + 8, _mm256_mul_ps(va, rows[i][1]));
   }
-  for (size_t i = 0; i < m; i++) {
-    float* row = c + i * ldc;
-    if (beta == 0.0f) {
-      for (size_t j = 0; j < n; j++) row[j] = tile[i][j];
-    } else {
-      for (size_t j = 0; j < n; j++) row[j] = tile[i][j] + beta * row[j];
-    }
-    if (ep) tile_epilogue_row(*ep, i, row, n);
-  }
+  store_edge(tile, c, ldc, beta, m, n, ep);
 }
 
 // r[0..7] (rows) become its columns: r[j][i] = old r[i][j].
