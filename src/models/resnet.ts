@@ -63,7 +63,12 @@ export function unfused<T>(fn: () => T): T {
  * which saves the in-place ReLU's read and write of the whole activation; other norm layers run as two modules.
  */
 export function normRelu(norm: Module, relu: ReLU, x: Tensor): Tensor {
-  return fusing && norm instanceof BatchNorm2d ? norm.forward(x, { relu: true }) : relu.forward(norm.forward(x));
+  return fusesRelu(norm) ? norm.forward(x, { relu: true }) : relu.forward(norm.forward(x));
+}
+
+/** Whether normRelu and normAddRelu run the ReLU (and the add) in `norm`'s own pass. */
+function fusesRelu(norm: Module): norm is BatchNorm2d {
+  return fusing && norm instanceof BatchNorm2d;
 }
 
 /**
@@ -73,9 +78,7 @@ export function normRelu(norm: Module, relu: ReLU, x: Tensor): Tensor {
  * step at batch 32 holds two 103 MB buffers at the stem's backward instead of three.
  */
 export function normReluMaxPool(norm: Module, relu: ReLU, pool: MaxPool2d, x: Tensor): Tensor {
-  if (fusing && norm instanceof BatchNorm2d)
-    return pool.forward(norm.forward(x, { relu: true }), { gradIntoInput: true });
-  return pool.forward(relu.forward(norm.forward(x)));
+  return pool.forward(normRelu(norm, relu, x), { gradIntoInput: fusesRelu(norm) });
 }
 
 /**
@@ -84,7 +87,7 @@ export function normReluMaxPool(norm: Module, relu: ReLU, pool: MaxPool2d, x: Te
  * in one pass in place.
  */
 export function normAddRelu(norm: Module, relu: ReLU, x: Tensor, shortcut: () => Tensor): Tensor {
-  if (fusing && norm instanceof BatchNorm2d) return norm.forward(x, { relu: true, residual: shortcut() });
+  if (fusesRelu(norm)) return norm.forward(x, { relu: true, residual: shortcut() });
   const out = norm.forward(x);
   const identity = shortcut();
   return fusing ? addRelu(out, identity, true) : relu.forward(add(out, identity, true));
