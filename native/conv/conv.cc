@@ -308,6 +308,14 @@ class TapColumns final : public BPanelSource {
   const int32_t* taps_;
 };
 
+// Image img of x in the phase layout of `plan`, in this thread's scratch; with `shared`, the threads share the copy.
+float* padded_image(const ConvShape& s, const PhasePlan& plan, const float* x, size_t img, bool shared) {
+  float* phases = thread_scratch<kIm2col>(plan.image_floats(s));
+  const float* xi = x + img * s.c * s.h * s.w;
+  parallel_ranges_if(shared, s.c, 1, [&](size_t c0, size_t c1) { pad_phases(s, plan, xi, phases, c0, c1); });
+  return phases;
+}
+
 // The GEMM forward pass with weights packed by pack_weights / the GEMM branch of conv2d_pack_weight. Pointwise
 // convolutions multiply the input planes themselves; the others gather their im2col from the image (TapColumns).
 // Whole images per thread when there are enough (each pads its image, serial GEMMs); otherwise image after image,
@@ -318,13 +326,9 @@ void gemm_forward_packed(const ConvShape& s, const float* x, const float* packed
   const bool any = ep.bias || ep.residual || ep.relu;
   std::optional<PhasePlan> plan;
   if (!s.pointwise()) plan.emplace(s, 1);
-  auto run_image = [&](size_t img, bool shared) {
+  for_chunks(s.n, 1, [&](size_t img, size_t, bool shared) {
     const float* xi = x + img * in_image;
-    float* phases = nullptr;
-    if (plan) {
-      phases = thread_scratch<kIm2col>(plan->image_floats(s));
-      parallel_ranges_if(shared, s.c, 1, [&](size_t c0, size_t c1) { pad_phases(s, *plan, xi, phases, c0, c1); });
-    }
+    float* phases = plan ? padded_image(s, *plan, x, img, shared) : nullptr;
     for (size_t grp = 0; grp < s.groups; grp++) {
       const size_t y_offset = img * out_image + grp * ocg * p;
       // Bias, residual and ReLU are applied by the GEMM to each finished tile while it is still in L1.
@@ -339,12 +343,7 @@ void gemm_forward_packed(const ConvShape& s, const float* x, const float* packed
                        any ? &epilogue : nullptr);
       }
     }
-  };
-  if (whole_items_per_thread(s.n)) {
-    parallel_for(s.n, [&](size_t img) { run_image(img, false); });
-  } else {
-    for (size_t img = 0; img < s.n; img++) run_image(img, true);
-  }
+  });
 }
 
 // A pointwise convolution's input as the GEMM's A: row r is output pixel r of the images one after the other
@@ -406,25 +405,16 @@ class NchwTiles final : public TileSink {
 // convolutions; otherwise one per image, its rows gathered from the padded image (TapColumns with MR-wide panels),
 // whole images per thread when there are enough.
 void rows_forward_packed(const ConvShape& s, const float* x, const float* packed_w, const ConvEpilogue& ep, float* y) {
-  const size_t k = s.k(), p = s.p(), in_image = s.c * s.h * s.w;
+  const size_t k = s.k(), p = s.p();
   if (s.pointwise()) {
     sgemm_source_a_packed_b(s.n * p, s.oc, k, PixelRows(s, x), packed_w, NchwTiles(s, ep, y, 0));
     return;
   }
   const PhasePlan plan(s, 1);
-  auto run_image = [&](size_t img, bool shared) {
-    float* phases = thread_scratch<kIm2col>(plan.image_floats(s));
-    parallel_ranges_if(shared, s.c, 1, [&](size_t c0, size_t c1) {
-      pad_phases(s, plan, x + img * in_image, phases, c0, c1);
-    });
-    const TapColumns rows(s, plan, phases, plan.offsets.data());
+  for_chunks(s.n, 1, [&](size_t img, size_t, bool shared) {
+    const TapColumns rows(s, plan, padded_image(s, plan, x, img, shared), plan.offsets.data());
     sgemm_source_a_packed_b(p, s.oc, k, rows, packed_w, NchwTiles(s, ep, y, img));
-  };
-  if (whole_items_per_thread(s.n)) {
-    parallel_for(s.n, [&](size_t img) { run_image(img, false); });
-  } else {
-    for (size_t img = 0; img < s.n; img++) run_image(img, true);
-  }
+  });
 }
 
 }  // namespace

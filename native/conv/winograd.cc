@@ -400,6 +400,26 @@ void output_transform4(const ConvShape& s, const Tiles& tl, const std::vector<Ru
   }
 }
 
+// The input transform of the variant's tile size (m = 4 or 2) for input channels [c0, c1).
+void transform_input(const ConvShape& s, size_t m, const Tiles& tl, const std::vector<Run>& runs, const float* x,
+                     size_t nt, float* v, size_t c0, size_t c1) {
+  if (m == 4) {
+    input_transform4(s, tl, runs, x, nt, v, c0, c1);
+  } else {
+    input_transform(s, tl, runs, x, nt, v, c0, c1);
+  }
+}
+
+// The output transform of the variant's tile size for output channels [oc0, oc1).
+void transform_output(const ConvShape& s, size_t m, const Tiles& tl, const std::vector<Run>& runs, const float* mt,
+                      size_t nt, const ConvEpilogue& ep, float* y, size_t oc0, size_t oc1) {
+  if (m == 4) {
+    output_transform4(s, tl, runs, mt, nt, ep, y, oc0, oc1);
+  } else {
+    output_transform(s, tl, runs, mt, nt, ep, y, oc0, oc1);
+  }
+}
+
 // The six rows of F(4×4, 3×3)'s output-gradient transform: o_q[i] = Σ_r A[q][r]·d_r[i], contiguous in i.
 void output_gradient_transform4_rows(const float* __restrict d0, const float* __restrict d1,
                                      const float* __restrict d2, const float* __restrict d3, size_t n,
@@ -587,18 +607,14 @@ Chunk transformed_chunk(const ConvShape& s, const Variant& v, const Tiles& tl, s
   float* vt = thread_scratch<kWinogradV>(v.xi * v_stride);
   float* m = thread_scratch<kWinogradM>(v.xi * m_stride);
   const std::vector<Run>& runs = runs_of(tl, t0, t1);
-  if (v.m == 4) {
-    input_transform4(s, tl, runs, x, nt, vt, 0, s.c);
-  } else {
-    input_transform(s, tl, runs, x, nt, vt, 0, s.c);
-  }
+  transform_input(s, v.m, tl, runs, x, nt, vt, 0, s.c);
   return {nt, v_stride, m_stride, vt, m, runs};
 }
 
 // The most V and M that forward_shared holds for all tiles at once in the calling thread's scratch: enough for
 // resnet50's layers at batch 1 (3.6 MB at most) and its last stage at batch 8 (4.7 MB). resnet18's last stage in a
 // training batch of 32 also has under two chunks per thread, but all its tiles would take 34 MB, which the chunks
-// spread over the threads' buffers; sharing them raised the step's peak RSS by about 50 MB.
+// spread over the threads' buffers; sharing them raised the step's peak RSS by about 20 MB.
 constexpr size_t kSharedChunkBytes = size_t{8} << 20;
 
 // With few tiles for the threads (resnet50's 3×3 layers at batch 1: 196 or 49 tiles), chunks of them per thread
@@ -613,13 +629,7 @@ void forward_shared(const ConvShape& s, const Variant& v, const Tiles& tl, const
   float* vt = thread_scratch<kWinogradV>(v.xi * v_stride);  // this thread's buffers, which every thread fills
   float* m = thread_scratch<kWinogradM>(v.xi * m_stride);
   const std::vector<Run> runs = runs_of(tl, 0, nt);
-  parallel_ranges(s.c, 1, [&](size_t c0, size_t c1) {
-    if (v.m == 4) {
-      input_transform4(s, tl, runs, x, nt, vt, c0, c1);
-    } else {
-      input_transform(s, tl, runs, x, nt, vt, c0, c1);
-    }
-  });
+  parallel_ranges(s.c, 1, [&](size_t c0, size_t c1) { transform_input(s, v.m, tl, runs, x, nt, vt, c0, c1); });
   parallel_ranges(v.xi, 1, [&](size_t xi0, size_t xi1) {
     for (size_t xi = xi0; xi < xi1; xi++) {
       sgemm_packed_a(s.oc, nt, s.c, 1.0f, packed_u + xi * ustride, false, vt + xi * v_stride, nt, 0.0f,
@@ -627,11 +637,7 @@ void forward_shared(const ConvShape& s, const Variant& v, const Tiles& tl, const
     }
   });
   parallel_ranges(s.oc, 1, [&](size_t oc0, size_t oc1) {
-    if (v.m == 4) {
-      output_transform4(s, tl, runs, m, nt, ep, y, oc0, oc1);
-    } else {
-      output_transform(s, tl, runs, m, nt, ep, y, oc0, oc1);
-    }
+    transform_output(s, v.m, tl, runs, m, nt, ep, y, oc0, oc1);
   });
 }
 
@@ -649,11 +655,7 @@ void forward(const ConvShape& s, const Variant& v, const float* x, const float* 
       sgemm_packed_a(s.oc, c.nt, s.c, 1.0f, packed_u + xi * ustride, false, c.vt + xi * c.v_stride, c.nt, 0.0f,
                      c.m + xi * c.m_stride, c.nt);
     }
-    if (v.m == 4) {
-      output_transform4(s, tl, c.runs, c.m, c.nt, ep, y, 0, s.oc);
-    } else {
-      output_transform(s, tl, c.runs, c.m, c.nt, ep, y, 0, s.oc);
-    }
+    transform_output(s, v.m, tl, c.runs, c.m, c.nt, ep, y, 0, s.oc);
   };
   const size_t shared_floats = v.xi * (xi_stride(s.c * tl.total) + xi_stride(s.oc * tl.total));
   if (threads > 1 && chunks < 2 * threads && shared_floats * sizeof(float) <= kSharedChunkBytes) {

@@ -35,6 +35,12 @@ void scale_c(size_t m, size_t n, float beta, float* c, size_t ldc) {
   }
 }
 
+// The threads worth waking for a product of `flops`: one when already inside a pool job (nested calls run serially).
+size_t threads_for(double flops) {
+  const size_t pool = in_parallel_for() ? 1 : num_threads();
+  return std::min(pool, static_cast<size_t>(std::max(1.0, flops / kMinFlopsPerThread)));
+}
+
 // Threads split C into a tm × tn grid of parts, and each part runs the whole blocked algorithm on its own: no
 // barrier between packing and compute, at the price of packing A tn times and B tm times. Pick the grid with the
 // least padded work per thread, counting a packed element as kPackCost flops (packing is memory-bound).
@@ -43,6 +49,19 @@ constexpr double kPackCost = 32;
 struct Grid {
   size_t tm, tn;
 };
+
+// Part t of the grid over an m×n C: rows [m0, m1), columns [n0, n1), whole panels but for the last; empty where the
+// grid has more parts than panels.
+struct Part {
+  size_t m0, m1, n0, n1;
+};
+
+Part part_of(size_t t, const Grid& grid, size_t m, size_t n, const SgemmKernel& kern) {
+  const size_t m_panels = ceil_div(m, kern.mr), n_panels = ceil_div(n, kern.nr);
+  const size_t im = t / grid.tn, in = t % grid.tn;
+  return {m_panels * im / grid.tm * kern.mr, std::min(m, m_panels * (im + 1) / grid.tm * kern.mr),
+          n_panels * in / grid.tn * kern.nr, std::min(n, n_panels * (in + 1) / grid.tn * kern.nr)};
+}
 
 Grid choose_grid(size_t threads, size_t m, size_t n, const SgemmKernel& kern) {
   const size_t m_panels = ceil_div(m, kern.mr), n_panels = ceil_div(n, kern.nr);
@@ -236,18 +255,10 @@ bool run_skinny(const Problem& p, const SgemmKernel& kern) {
 
 // Runs problem p on the pool, split into a grid of parts of C.
 void run(const Problem& p, const SgemmKernel& kern) {
-  const double flops = 2.0 * p.m * p.n * p.k;
-  const size_t pool = in_parallel_for() ? 1 : num_threads();  // nested calls run serially: do not split for them
-  const size_t threads = std::min(pool, static_cast<size_t>(std::max(1.0, flops / kMinFlopsPerThread)));
-  const Grid grid = choose_grid(threads, p.m, p.n, kern);
-  const size_t m_panels = ceil_div(p.m, kern.mr), n_panels = ceil_div(p.n, kern.nr);
+  const Grid grid = choose_grid(threads_for(2.0 * p.m * p.n * p.k), p.m, p.n, kern);
   parallel_for(grid.tm * grid.tn, [&](size_t t) {
-    const size_t im = t / grid.tn, in = t % grid.tn;
-    const size_t m0 = m_panels * im / grid.tm * kern.mr;
-    const size_t m1 = std::min(p.m, m_panels * (im + 1) / grid.tm * kern.mr);
-    const size_t n0 = n_panels * in / grid.tn * kern.nr;
-    const size_t n1 = std::min(p.n, n_panels * (in + 1) / grid.tn * kern.nr);
-    if (m0 < m1 && n0 < n1) gemm_part(p, kern, m0, m1, n0, n1);
+    const Part q = part_of(t, grid, p.m, p.n, kern);
+    if (q.m0 < q.m1 && q.n0 < q.n1) gemm_part(p, kern, q.m0, q.m1, q.n0, q.n1);
   });
 }
 
@@ -325,9 +336,7 @@ void sgemm_source_a_packed_b(size_t m, size_t n, size_t k, const BPanelSource& a
   const size_t quarter = l2_bytes() / 4 / sizeof(float);
   const size_t kc_max = k * kern.nr <= quarter ? k : balanced_block(k, kern.kc, 1);
   const size_t mc_cap = std::max(kern.mr, quarter / kc_max / kern.mr * kern.mr);
-  const double flops = 2.0 * m * n * k;
-  const size_t pool = in_parallel_for() ? 1 : num_threads();
-  const size_t threads = std::min(pool, static_cast<size_t>(std::max(1.0, flops / kMinFlopsPerThread)));
+  const size_t threads = threads_for(2.0 * m * n * k);
   // The grid with the least work per thread: padded products, plus packing A once per part (kPackCost per element)
   // and reading B once per A block.
   const size_t m_panels = ceil_div(m, kern.mr), n_panels = ceil_div(n, kern.nr);
@@ -342,13 +351,11 @@ void sgemm_source_a_packed_b(size_t m, size_t n, size_t k, const BPanelSource& a
     if (best < 0 || cost < best) best = cost, grid = {tm, tn};
   }
   parallel_for(grid.tm * grid.tn, [&](size_t t) {
-    const size_t im = t / grid.tn, in = t % grid.tn;
-    const size_t m0 = m_panels * im / grid.tm * kern.mr, m1 = std::min(m, m_panels * (im + 1) / grid.tm * kern.mr);
-    const size_t n0 = n_panels * in / grid.tn * kern.nr, n1 = std::min(n, n_panels * (in + 1) / grid.tn * kern.nr);
-    if (m0 >= m1 || n0 >= n1) return;
-    const size_t width = ceil_div(n1 - n0, kern.nr) * kern.nr;
+    const Part q = part_of(t, grid, m, n, kern);
+    if (q.m0 >= q.m1 || q.n0 >= q.n1) return;
+    const size_t width = ceil_div(q.n1 - q.n0, kern.nr) * kern.nr;
     const size_t cap = kc_max < k ? std::min(mc_cap, std::max(kern.mr, quarter / width / kern.mr * kern.mr)) : mc_cap;
-    source_a_part(k, a, packed_b, c, kern, kc_max, balanced_block(m1 - m0, cap, kern.mr), m0, m1, n0, n1);
+    source_a_part(k, a, packed_b, c, kern, kc_max, balanced_block(q.m1 - q.m0, cap, kern.mr), q.m0, q.m1, q.n0, q.n1);
   });
 }
 

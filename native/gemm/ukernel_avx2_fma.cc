@@ -150,8 +150,10 @@ void sgemm_ukernel_6x16_avx2_fma(size_t kc, const float* ap, const float* bp, fl
   store_edge(tile, c, ldc, beta, m, n, ep);
 }
 
+namespace {
+
 // r[0..7] (rows) become its columns: r[j][i] = old r[i][j].
-static void transpose_8x8(__m256 r[8]) {
+void transpose_8x8(__m256 r[8]) {
   __m256 t[8], u[8];
   for (int i = 0; i < 8; i += 2) {
     t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
@@ -168,6 +170,8 @@ static void transpose_8x8(__m256 r[8]) {
     r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
   }
 }
+
+}  // namespace
 
 void sgemm_store_columns_avx2_fma(const float* tile, size_t ld, size_t m, size_t n, float* dst, size_t ldd,
                                   const TileEpilogue* ep) {
