@@ -24,9 +24,10 @@ struct ConvShape {
 // What the forward pass does to each output after the convolution: y = act(conv + bias[oc] + residual).
 struct ConvEpilogue {
   const float* bias;      // [OC] or null
-  // [N, OC, OH, OW] or null. It may be y itself only where the path reads each output's residual just before it
-  // stores that output (the direct tiles, Winograd's output rows: their input gradients accumulate so); the GEMM
-  // writes partial sums over K first.
+  // [N, OC, OH, OW] or null. It may be y itself where the path reads each output's residual just before it stores
+  // that output: every path of conv2d_forward_packed (the direct tiles, Winograd's output rows, the rows layout's
+  // tile stores, and the GEMM, which adds a residual that is C as beta = 1) and the input gradients' accumulation.
+  // conv2d_forward's own paths are not all so (its binding copies such a residual first).
   const float* residual;
   bool relu;
 };

@@ -1,6 +1,7 @@
 // conv2d / conv2dBackwardInput / conv2dBackwardWeight for JS: reads the geometry object, checks that it is
 // consistent and that every array is long enough, then runs the kernels in conv.cc on the arrays in place.
 #include <string>
+#include <vector>
 
 #include "../bindings.h"
 #include "../napi_args.h"
@@ -51,6 +52,15 @@ size_t input_size(const ConvShape& s) { return s.n * s.c * s.h * s.w; }
 size_t output_size(const ConvShape& s) { return s.n * s.oc * s.oh * s.ow; }
 size_t weight_size(const ConvShape& s) { return s.oc * s.k(); }
 
+// The residual may be y itself (an inference block writing its output over its input) but not part of it.
+void expect_residual_not_overlapping(Napi::Env env, const Float32Span& residual, const Float32Span& y,
+                                     const char* fn) {
+  if (!residual.data || residual.data == y.data) return;
+  if (residual.data < y.data + y.length && y.data < residual.data + residual.length) {
+    throw Napi::RangeError::New(env, std::string(fn) + ": residual overlaps y; it must be y itself or apart from it");
+  }
+}
+
 }  // namespace
 
 // conv2d(g, x, w, bias | null, residual | null, relu, y): y = act(conv(x, w) + bias + residual)
@@ -70,7 +80,12 @@ Napi::Value Conv2dBinding(const Napi::CallbackInfo& info) {
   if (bias.data) expect_length(env, bias.length, s.oc, fn, "bias");
   if (residual.data) expect_length(env, residual.length, output_size(s), fn, "residual");
   expect_length(env, y.length, output_size(s), fn, "y");
-  conv2d_forward(s, x.data, w.data, {bias.data, residual.data, relu}, y.data);
+  expect_residual_not_overlapping(env, residual, y, fn);
+  // Not every unpacked path reads each residual just before storing its output (the packed ones do): a residual
+  // that is y is copied first. Inference, which writes over its residuals, runs packed weights.
+  std::vector<float> kept;
+  if (residual.data == y.data) kept.assign(residual.data, residual.data + residual.length);
+  conv2d_forward(s, x.data, w.data, {bias.data, kept.empty() ? residual.data : kept.data(), relu}, y.data);
   return env.Undefined();
 }
 
@@ -116,6 +131,7 @@ Napi::Value Conv2dPackedBinding(const Napi::CallbackInfo& info) {
   if (bias.data) expect_length(env, bias.length, s.oc, fn, "bias");
   if (residual.data) expect_length(env, residual.length, output_size(s), fn, "residual");
   expect_length(env, y.length, output_size(s), fn, "y");
+  expect_residual_not_overlapping(env, residual, y, fn);
   conv2d_forward_packed(s, x.data, packed.data, packed.length, {bias.data, residual.data, relu}, y.data);
   return env.Undefined();
 }

@@ -105,6 +105,19 @@ void apply_epilogue(const GemmEpilogue& ep, size_t m, size_t n, float* c, size_t
   for (size_t i = 0; i < m; i++) tile_epilogue_row(tile, i, c + i * ldc, n);
 }
 
+// A residual that is C itself (an inference conv writing its output over its block's input: the lines it reads are
+// the lines it writes, so storing C costs no read for ownership) is added as beta = 1 instead: the K blocks after
+// the first would otherwise add onto partial sums where the epilogue expects the residual. C = alpha·A·B + (beta + 1)·C
+// + bias, the residual then rounded into the sum before the bias rather than after.
+Problem with_residual_in_c(Problem p, GemmEpilogue& storage) {
+  if (!p.epilogue || !p.epilogue->residual || p.epilogue->residual != p.c) return p;
+  storage = *p.epilogue;
+  storage.residual = nullptr;
+  p.epilogue = &storage;
+  p.beta += 1.0f;
+  return p;
+}
+
 // B is packed this many panels at a time, just before their first use: that reads kPackGroup·NR floats of each B
 // row, enough contiguous lines for the hardware prefetcher (one 64-byte line per row, rows pages apart, ran at
 // half the bandwidth and cost small-M conv shapes 25% of their time).
@@ -391,13 +404,15 @@ void sgemm_packed_a_zero_padding(size_t m, size_t k, float* packed) {
 void sgemm_packed_a(size_t m, size_t n, size_t k, float alpha, const float* packed_a, bool trans_b, const float* b,
                     size_t ldb, float beta, float* c, size_t ldc, const GemmEpilogue* epilogue) {
   if (m == 0 || n == 0) return;
+  GemmEpilogue storage;
+  const Problem p = with_residual_in_c({m, n, k, alpha, beta, nullptr, 0, 0, b, trans_b ? ldb : 1, trans_b ? 1 : ldb,
+                                        c, ldc, epilogue, packed_a, nullptr},
+                                       storage);
   if (k == 0 || alpha == 0.0f) {
-    scale_c(m, n, beta, c, ldc);
-    if (epilogue) apply_epilogue(*epilogue, m, n, c, ldc);
+    scale_c(m, n, p.beta, c, ldc);
+    if (p.epilogue) apply_epilogue(*p.epilogue, m, n, c, ldc);
     return;
   }
-  const Problem p{m, n, k, alpha, beta, nullptr, 0, 0, b, trans_b ? ldb : 1, trans_b ? 1 : ldb,
-                  c, ldc, epilogue, packed_a, nullptr};
   const SgemmKernel& kern = sgemm_kernel();
   if (n > kSkinnyColumns || !run_skinny(p, kern)) run(p, kern);
 }
@@ -405,28 +420,33 @@ void sgemm_packed_a(size_t m, size_t n, size_t k, float alpha, const float* pack
 void sgemm(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alpha, const float* a, size_t lda,
            const float* b, size_t ldb, float beta, float* c, size_t ldc, const GemmEpilogue* epilogue) {
   if (m == 0 || n == 0) return;
+  GemmEpilogue storage;
+  const Problem p = with_residual_in_c({m, n, k, alpha, beta,
+                                        a, trans_a ? 1 : lda, trans_a ? lda : 1,
+                                        b, trans_b ? ldb : 1, trans_b ? 1 : ldb,
+                                        c, ldc, epilogue, nullptr, nullptr},
+                                       storage);
   if (k == 0 || alpha == 0.0f) {
-    scale_c(m, n, beta, c, ldc);
-    if (epilogue) apply_epilogue(*epilogue, m, n, c, ldc);
+    scale_c(m, n, p.beta, c, ldc);
+    if (p.epilogue) apply_epilogue(*p.epilogue, m, n, c, ldc);
     return;
   }
-  const Problem p{m, n, k, alpha, beta,
-                  a, trans_a ? 1 : lda, trans_a ? lda : 1,
-                  b, trans_b ? ldb : 1, trans_b ? 1 : ldb,
-                  c, ldc, epilogue, nullptr, nullptr};
   run(p, sgemm_kernel());
 }
 
 void sgemm_packed_a_source(size_t m, size_t n, size_t k, const float* packed_a, const BPanelSource& b, float* c,
                            size_t ldc, const GemmEpilogue* epilogue) {
   if (m == 0 || n == 0) return;
+  GemmEpilogue storage;
+  const Problem p =
+      with_residual_in_c({m, n, k, 1.0f, 0.0f, nullptr, 0, 0, nullptr, 0, 0, c, ldc, epilogue, packed_a, &b}, storage);
   if (k == 0) {
-    scale_c(m, n, 0.0f, c, ldc);
-    if (epilogue) apply_epilogue(*epilogue, m, n, c, ldc);
+    scale_c(m, n, p.beta, c, ldc);
+    if (p.epilogue) apply_epilogue(*p.epilogue, m, n, c, ldc);
     return;
   }
   // Through the blocked driver whatever n is: the skinny path reads B in place.
-  run({m, n, k, 1.0f, 0.0f, nullptr, 0, 0, nullptr, 0, 0, c, ldc, epilogue, packed_a, &b}, sgemm_kernel());
+  run(p, sgemm_kernel());
 }
 
 }  // namespace resnet

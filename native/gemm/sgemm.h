@@ -9,7 +9,9 @@ namespace resnet {
 // C[i][j] = act(C[i][j] + row_bias[i] + residual[i·ld_residual + j]); act = ReLU when relu (NaN stays NaN).
 struct GemmEpilogue {
   const float* row_bias;  // [m] or null
-  const float* residual;  // m×n with row stride ld_residual, or null; must not overlap C
+  // m×n with row stride ld_residual, or null. It may be C itself (ld_residual == ldc): it is then added as beta += 1.
+  // Otherwise it must not overlap C.
+  const float* residual;
   size_t ld_residual;
   bool relu;
 };

@@ -64,6 +64,7 @@ export interface Kernels {
   /**
    * The inference block: y = act(conv(x, w) + bias + residual), act = ReLU when `relu`, else the identity; bias
    * [OC] and residual [N,OC,OH,OW] optional. With eval-mode BN folded into w and bias, one call runs conv→BN(→add)(→ReLU).
+   * The residual may be y itself (the output written over the block's input), but must not otherwise overlap it.
    */
   conv2dFused(
     g: ConvGeometry,

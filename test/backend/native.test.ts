@@ -252,6 +252,60 @@ describe('native backend matches js', { skip: native ? false : 'native addon not
     assert.equal(nan(y1).length, 40);
     assert.deepEqual(nan(y2), nan(y1));
   });
+  // The compiled inference forward writes a block's last convolution over its residual (the block's input): every
+  // packed layout must read each output's residual before it stores that output. The GEMM layout adds a residual
+  // that is C as beta = 1, which must hold over several K blocks (K = 300 > kc) and in the few-column path (a grouped
+  // 1×1 on a 2×2 plane). Tolerance 1e-5 relative to max |reference| (3e-5 for Winograd, as above): the residual is
+  // summed in another order than with a separate buffer.
+  const inPlaceCases: [...Case, layout: string][] = [
+    [[2, 40, 8, 8], [48, 40, 1, 1], {}, 'gemm'],
+    [[1, 300, 8, 8], [24, 300, 1, 1], {}, 'gemm'],
+    [[2, 24, 16, 16], [16, 24, 3, 3], { padding: 1, stride: 2 }, 'gemm'],
+    [[3, 8, 2, 2], [12, 4, 1, 1], { groups: 2 }, 'gemm'],
+    [[2, 64, 7, 7], [70, 64, 3, 3], { padding: 1 }, 'gemm-rows'],
+    [[1, 460, 5, 5], [70, 460, 3, 3], { padding: 1 }, 'gemm-rows'],
+    [[1, 64, 16, 16], [64, 64, 3, 3], { padding: 1 }, 'winograd-f2'],
+    [[9, 64, 8, 8], [64, 64, 3, 3], { padding: 1 }, 'winograd-f4'],
+    [[2, 16, 9, 11], [16, 16, 3, 3], { padding: 1 }, 'direct'],
+    [[1, 3, 21, 21], [8, 3, 7, 7], { padding: 3, stride: 2 }, 'direct-strided'],
+  ];
+  for (const [xs, ws, opts, layout] of inPlaceCases) {
+    const g = convGeometry(xs, ws, opts);
+    test(`conv2dFusedPacked x=[${xs}] w=[${ws}] s=${g.strideH} p=${g.padH} g=${g.groups} (${layout}): residual as y`, () => {
+      assert.ok(native);
+      // The direct kernels exist for AVX2 and AVX-512 only: the portable build runs those shapes as a GEMM.
+      const actual = native.conv2dPackedLayout(g);
+      assert.ok(actual === layout || (layout.startsWith('direct') && actual === 'gemm'), `layout ${actual}`);
+      const x = randn(g.n * g.c * g.h * g.w);
+      const w = randn(g.oc * (g.c / g.groups) * g.kh * g.kw);
+      const [bias, residual] = [randn(g.oc), randn(g.n * g.oc * g.oh * g.ow)];
+      const expected = new Float32Array(residual.length);
+      jsKernels.conv2dFused(g, x, w, bias, residual, true, expected);
+      const y = residual.slice();
+      native.conv2dFusedPacked(g, x, native.packConv2dWeight(g, w), bias, y, true, y);
+      assertClose(y, expected, { rtol: layout.startsWith('winograd') ? 3e-5 : 1e-5, what: 'y over its residual' });
+      const yJs = residual.slice();
+      jsKernels.conv2dFused(g, x, w, bias, yJs, true, yJs);
+      assertClose(yJs, expected, { rtol: 1e-6, what: 'js y over its residual' });
+    });
+  }
+  test('conv2dFused x=[2,64,6,6] w=[64,64,3,3] (per-call weights): residual as y; a residual overlapping y is refused', () => {
+    assert.ok(native);
+    const g = convGeometry([2, 64, 6, 6], [64, 64, 3, 3], { padding: 1 });
+    const x = randn(2 * 64 * 36);
+    const w = randn(64 * 64 * 9);
+    const residual = randn(2 * 64 * 36);
+    const expected = new Float32Array(residual.length);
+    jsKernels.conv2dFused(g, x, w, null, residual, false, expected);
+    const y = residual.slice();
+    native.conv2dFused(g, x, w, null, y, false, y);
+    assertClose(y, expected, { rtol: 1e-5, what: 'y over its residual' });
+    const buffer = new Float32Array(residual.length + 4);
+    const [shifted, out] = [buffer.subarray(4), buffer.subarray(0, residual.length)];
+    assert.throws(() => native.conv2dFused(g, x, w, null, shifted, false, out), /conv2d: residual overlaps y/);
+    const packed = native.packConv2dWeight(g, w);
+    assert.throws(() => native.conv2dFusedPacked(g, x, packed, null, shifted, false, out), /residual overlaps y/);
+  });
   // A pointwise convolution's weights packed for a large plane (gemm) and for a small one (gemm-rows) each run every
   // input size: the packed length tells the layouts apart, whatever the geometry would pick.
   test('conv2dFusedPacked 1×1 weights packed as gemm (x=[1,64,16,16]) and gemm-rows (x=[2,64,7,7]) run every geometry', () => {

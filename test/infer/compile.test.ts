@@ -40,8 +40,11 @@ describe('compileForInference matches model.eval().forward', () => {
       const x = Tensor.zeros(shape);
       for (let i = 0; i < x.numel; i++) x.data[i] = rng.normal();
       const want = noGrad(() => model.forward(x));
+      const input = x.data.slice();
       const infer = compileForInference(model);
       const got = infer(x);
+      // Blocks write their last convolution over their input's buffer, never over the caller's tensor.
+      assert.deepEqual(x.data, input);
       assert.deepEqual(got.shape, want.shape);
       assertClose(got.data, want.data, { rtol: 1e-4, what: `${arch} logits` });
       // A second call reuses the pooled buffers and must give the same answer.

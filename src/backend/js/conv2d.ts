@@ -82,8 +82,10 @@ function conv2dFused(
   relu: boolean,
   y: Float32Array,
 ): void {
+  // The residual may be y itself (an inference block writing over its input): keep it before y is overwritten.
+  const res = residual === y ? residual.slice() : residual;
   conv2d(gemm, g, x, w, bias, y);
-  if (residual) for (let i = 0; i < y.length; i++) y[i] += residual[i];
+  if (res) for (let i = 0; i < y.length; i++) y[i] += res[i];
   // NaN stays NaN, as in the relu kernel.
   if (relu) for (let i = 0; i < y.length; i++) if (y[i] < 0) y[i] = 0;
 }
