@@ -139,13 +139,13 @@ size_t l2_bytes() {
 // follow. resnet50 at batch 8: its 1×1 convolutions 8–10% faster. With several K blocks C is read back anyway, and
 // wider groups measured no better.
 size_t group_panels(const Problem& p, const SgemmKernel& kern, size_t kc_max, size_t n0, size_t n1) {
-  if (p.k > kc_max) return kPackGroup;
   // A part as wide as a plain B whose rows lie back to back (a pointwise convolution's input image, whole) packs all
-  // its panels in one pass: B is then read as one sequential stream, at twice the bandwidth of the groups' pieces of
-  // every row, although the packing outgrows L2 and each A panel reads it from L3. resnet50's layer1 conv1 at batch 8
-  // (images per thread, K = 256, 8 A panels): 5.9 -> 5.0 ms; its conv3 at batch 1 with the rows split between
-  // threads (K = 64): 0.62-0.69 -> 0.54-0.55 ms.
+  // its panels of a K block in one pass: B is then read as one sequential stream, at twice the bandwidth of the
+  // groups' pieces of every row, although the packing outgrows L2 and each A panel reads it from L3. resnet50 at
+  // batch 8 (an image per thread): layer1 conv1 (K = 256, 8 A panels) 5.7 -> 5.0-5.1 ms, layer2 conv1 (K = 512, two
+  // K blocks) 4.8 -> 4.5-4.6 ms.
   if (p.b && p.b_col_stride == 1 && n0 == 0 && n1 == p.n && p.b_k_stride == p.n) return ceil_div(p.n, kern.nr);
+  if (p.k > kc_max) return kPackGroup;
   return std::max(kPackGroup, l2_bytes() / 2 / (kc_max * kern.nr * sizeof(float)));
 }
 
