@@ -25,6 +25,18 @@ inline void copy_short(const float* src, size_t n, float* dst) {
 #endif
 }
 
+// dst[i] = src[2·i] for i < n: the even columns of a row (a stride-2 convolution's input).
+inline void copy_even_short(const float* src, size_t n, float* dst) {
+  size_t i = 0;
+#if defined(__SSE2__)
+  for (; i + 4 <= n; i += 4) {
+    const __m128 lo = _mm_loadu_ps(src + 2 * i), hi = _mm_loadu_ps(src + 2 * i + 4);
+    _mm_storeu_ps(dst + i, _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0)));
+  }
+#endif
+  for (; i < n; i++) dst[i] = src[2 * i];
+}
+
 inline void zero_short(float* dst, size_t n) {
   size_t i = 0;
 #if defined(__SSE2__)

@@ -26,6 +26,10 @@ const cases: Case[] = [
   [[1, 8, 10, 7], [6, 8, 3, 3], { stride: 2, padding: 1 }],
   [[3, 5, 6, 6], [13, 5, 1, 1], {}],
   [[1, 6, 9, 9], [4, 6, 1, 1], { stride: 2 }],
+  // 1×1 with a stride (downsample shortcuts) read straight from the input: the GEMM layout (8×8 = 64 outputs, an odd
+  // input width, over the 160 taps of the strided direct kernel) and a stride of 3 (gemm-rows).
+  [[2, 168, 16, 15], [16, 168, 1, 1], { stride: 2 }],
+  [[1, 8, 13, 13], [5, 8, 1, 1], { stride: 3 }],
   [[2, 8, 7, 5], [8, 2, 3, 3], { padding: 1, groups: 4 }],
   [[1, 4, 11, 11], [4, 4, 3, 3], { padding: 2, dilation: 2 }],
   [[1, 1, 1, 1], [1, 1, 1, 1], {}],
