@@ -122,6 +122,27 @@ void store_output_rows(const ConvShape& s, const Tiles& tl, const Run& run, size
   }
 }
 
+// The four rows of F(2×2, 3×3)'s 4×4 input transform: o_q[i] = Σ_r Bᵀ[q][r]·d_r[i], contiguous in i.
+void input_transform2_rows(const float* __restrict d0, const float* __restrict d1, const float* __restrict d2,
+                           const float* __restrict d3, size_t n, float* __restrict o0, float* __restrict o1,
+                           float* __restrict o2, float* __restrict o3) {
+  for (size_t i = 0; i < n; i++) {
+    o0[i] = d0[i] - d2[i];
+    o1[i] = d1[i] + d2[i];
+    o2[i] = d2[i] - d1[i];
+    o3[i] = d1[i] - d3[i];
+  }
+}
+
+// The two rows of F(2×2, 3×3)'s output transform: o_r[i] = Σ_q Aᵀ[r][q]·m_q[i], contiguous in i.
+void output_transform2_rows(const float* __restrict m0, const float* __restrict m1, const float* __restrict m2,
+                            const float* __restrict m3, size_t n, float* __restrict o0, float* __restrict o1) {
+  for (size_t i = 0; i < n; i++) {
+    o0[i] = m0[i] + m1[i] + m2[i];
+    o1[i] = m1[i] - m2[i] - m3[i];
+  }
+}
+
 // V[ξ][c][k] for the chunk's tiles: Bᵀ·d·B with Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1], d the 4×4 patch at
 // input row 2ty − 1, column 2tx − 1. Each of the tile row's 4 input rows is copied with its zero padding and its
 // columns transformed for all tiles of the run; then the rows, for all tiles of the chunk: loops without branches.
@@ -158,20 +179,10 @@ void input_transform(const ConvShape& s, const Tiles& tl, const std::vector<Run>
     }
     float* out = v + c * nt;
     for (size_t j = 0; j < 4; j++) {
-      const float* __restrict r0 = e + j * count;
-      const float* __restrict r1 = r0 + 4 * count;
-      const float* __restrict r2 = r1 + 4 * count;
-      const float* __restrict r3 = r2 + 4 * count;
-      float* __restrict o0 = out + j * xstride;
-      float* __restrict o1 = o0 + 4 * xstride;
-      float* __restrict o2 = o1 + 4 * xstride;
-      float* __restrict o3 = o2 + 4 * xstride;
-      for (size_t i = 0; i < count; i++) {
-        o0[i] = r0[i] - r2[i];
-        o1[i] = r1[i] + r2[i];
-        o2[i] = r2[i] - r1[i];
-        o3[i] = r1[i] - r3[i];
-      }
+      const float* r0 = e + j * count;
+      float* o = out + j * xstride;
+      input_transform2_rows(r0, r0 + 4 * count, r0 + 8 * count, r0 + 12 * count, count, o, o + 4 * xstride,
+                            o + 8 * xstride, o + 12 * xstride);
     }
   }
 }
@@ -192,28 +203,14 @@ void output_transform(const ConvShape& s, const Tiles& tl, const std::vector<Run
     const float bias = ep.bias ? ep.bias[oc] : 0.0f;
     const float* mo = m + oc * nt;
     for (size_t j = 0; j < 4; j++) {
-      const float* __restrict m0 = mo + j * xstride;
-      const float* __restrict m1 = m0 + 4 * xstride;
-      const float* __restrict m2 = m1 + 4 * xstride;
-      const float* __restrict m3 = m2 + 4 * xstride;
-      float* __restrict a0 = a + j * count;
-      float* __restrict a1 = a + (4 + j) * count;
-      for (size_t i = 0; i < count; i++) {
-        a0[i] = m0[i] + m1[i] + m2[i];
-        a1[i] = m1[i] - m2[i] - m3[i];
-      }
+      const float* m0 = mo + j * xstride;
+      output_transform2_rows(m0, m0 + 4 * xstride, m0 + 8 * xstride, m0 + 12 * xstride, count, a + j * count,
+                             a + (4 + j) * count);
     }
     for (size_t r = 0; r < 2; r++) {
-      const float* __restrict q0 = a + (r * 4) * count;
-      const float* __restrict q1 = q0 + count;
-      const float* __restrict q2 = q1 + count;
-      const float* __restrict q3 = q2 + count;
-      float* __restrict p0 = ph + r * 2 * count;
-      float* __restrict p1 = p0 + count;
-      for (size_t i = 0; i < count; i++) {
-        p0[i] = q0[i] + q1[i] + q2[i];
-        p1[i] = q1[i] - q2[i] - q3[i];
-      }
+      const float* q0 = a + (r * 4) * count;
+      output_transform2_rows(q0, q0 + count, q0 + 2 * count, q0 + 3 * count, count, ph + r * 2 * count,
+                             ph + (r * 2 + 1) * count);
     }
     for (const Run& run : runs) {
       const size_t n = run.tx1 - run.tx0;
