@@ -66,12 +66,13 @@ function timed<T>(ctx: Context, name: string, kind: string, fn: () => T): T {
 function fusedConv(ctx: Context, f: FoldedConv, x: Act, relu: boolean, residual: Act | null = null): Act {
   const g = foldedGeometry(f, x.shape);
   const shape = [g.n, g.oc, g.oh, g.ow];
-  const y = residual?.pooled ? { ...residual, shape } : ctx.pool.acquire(shape);
-  if (residual && residual.data.length !== y.data.length) {
+  // Checked before y may take the residual's buffer, where comparing the two would compare it with itself.
+  if (residual && residual.data.length !== g.n * g.oc * g.oh * g.ow) {
     throw new Error(
-      `compileForInference: ${f.name}: residual ${shapeString(residual.shape)} does not match ${shapeString(y.shape)}`,
+      `compileForInference: ${f.name}: residual ${shapeString(residual.shape)} does not match ${shapeString(shape)}`,
     );
   }
+  const y = residual?.pooled ? { ...residual, shape } : ctx.pool.acquire(shape);
   // Packed once per layout: later calls read the weights in the kernel's layout directly. Winograd's F(2×2, 3×3) and
   // F(4×4, 3×3) packings each run any input size, so one of them serves both: a server whose batches vary holds at
   // most two packings of a layer (resnet50's layer4: 9.4 MB as GEMM operands, 17 or 38 MB transformed).

@@ -6,6 +6,7 @@ import { describe, test } from 'node:test';
 import { noGrad } from '../../src/autograd/tape.ts';
 import { compileForInference } from '../../src/infer/index.ts';
 import { buildModel } from '../../src/models/registry.ts';
+import type { Bottleneck, ResNet } from '../../src/models/resnet.ts';
 import { BatchNorm2d } from '../../src/nn/layers.ts';
 import { Generator } from '../../src/tensor/random.ts';
 import { Tensor } from '../../src/tensor/tensor.ts';
@@ -75,6 +76,18 @@ describe('compileForInference matches model.eval().forward', () => {
     const got = compileForInference(model)(x);
     assert.deepEqual(got.shape, [1, 512]);
     assertClose(got.data, want.data, { rtol: 1e-4, what: 'features' });
+  });
+
+  // The residual may lend y its buffer; a residual of the wrong size must still be refused, not written over.
+  test('resnet50 x=[1,3,32,32] with layer2.0 stripped of its downsample: its residual is refused by shape', () => {
+    const model = buildModel('resnet50');
+    model.eval();
+    ((model as ResNet).layer2.at(0) as Bottleneck).downsample = null;
+    const infer = compileForInference(model);
+    assert.throws(
+      () => infer(Tensor.zeros([1, 3, 32, 32])),
+      /layer2\.0\.conv3\+bn3: residual \[1, 256, 8, 8\] does not match \[1, 512, 4, 4\]/,
+    );
   });
 
   test('an input with the wrong channel count is rejected with the expected shape', () => {
