@@ -63,19 +63,27 @@ Part part_of(size_t t, const Grid& grid, size_t m, size_t n, const SgemmKernel& 
           n_panels * in / grid.tn * kern.nr, std::min(n, n_panels * (in + 1) / grid.tn * kern.nr)};
 }
 
-Grid choose_grid(size_t threads, size_t m, size_t n, const SgemmKernel& kern) {
+// The tm × tn grid (tm·tn = threads) whose parts cost least by cost(rows, cols) of a part's padded rows and columns;
+// the fewest row parts among equals.
+template <class Cost>
+Grid cheapest_grid(size_t threads, size_t m, size_t n, const SgemmKernel& kern, Cost cost) {
   const size_t m_panels = ceil_div(m, kern.mr), n_panels = ceil_div(n, kern.nr);
   Grid best{1, threads};
   double best_cost = 0;
   for (size_t tm = 1; tm <= threads; tm++) {
     if (threads % tm != 0) continue;
     const size_t tn = threads / tm;
-    const double rows = static_cast<double>(ceil_div(m_panels, tm) * kern.mr);
-    const double cols = static_cast<double>(ceil_div(n_panels, tn) * kern.nr);
-    const double cost = 2 * rows * cols + kPackCost * (rows * std::ceil(cols / kern.nc) + cols);
-    if (tm == 1 || cost < best_cost) best_cost = cost, best = {tm, tn};
+    const double c = cost(static_cast<double>(ceil_div(m_panels, tm) * kern.mr),
+                          static_cast<double>(ceil_div(n_panels, tn) * kern.nr));
+    if (tm == 1 || c < best_cost) best_cost = c, best = {tm, tn};
   }
   return best;
+}
+
+Grid choose_grid(size_t threads, size_t m, size_t n, const SgemmKernel& kern) {
+  return cheapest_grid(threads, m, n, kern, [&](double rows, double cols) {
+    return 2 * rows * cols + kPackCost * (rows * std::ceil(cols / kern.nc) + cols);
+  });
 }
 
 // Equal blocks of at most `max` (in units of `unit`): 576 with max 256 gives 192·3, not 256 + 256 + 64, whose
@@ -103,6 +111,12 @@ struct Problem {
 void apply_epilogue(const GemmEpilogue& ep, size_t m, size_t n, float* c, size_t ldc) {
   const TileEpilogue tile{ep.row_bias, ep.residual, ep.ld_residual, ep.relu};
   for (size_t i = 0; i < m; i++) tile_epilogue_row(tile, i, c + i * ldc, n);
+}
+
+// C = beta·C and then the epilogue: a product with nothing to multiply (k == 0 or alpha == 0).
+void epilogue_only(const Problem& p) {
+  scale_c(p.m, p.n, p.beta, p.c, p.ldc);
+  if (p.epilogue) apply_epilogue(*p.epilogue, p.m, p.n, p.c, p.ldc);
 }
 
 // A residual that is C itself (an inference conv writing its output over its block's input: the lines it reads are
@@ -358,20 +372,11 @@ void sgemm_source_a_packed_b(size_t m, size_t n, size_t k, const BPanelSource& a
   const size_t kc_max = k * kern.nr <= quarter ? k : balanced_block(k, kern.kc, 1);
   const size_t a_block = kc_max < k ? quarter : 2 * quarter;
   const size_t mc_cap = std::max(kern.mr, a_block / kc_max / kern.mr * kern.mr);
-  const size_t threads = threads_for(2.0 * m * n * k);
   // The grid with the least work per thread: padded products, plus packing A once per part (kPackCost per element)
   // and reading B once per A block.
-  const size_t m_panels = ceil_div(m, kern.mr), n_panels = ceil_div(n, kern.nr);
-  Grid grid{threads, 1};
-  double best = -1;
-  for (size_t tm = 1; tm <= threads; tm++) {
-    if (threads % tm != 0) continue;
-    const size_t tn = threads / tm;
-    const double rows = static_cast<double>(ceil_div(m_panels, tm) * kern.mr);
-    const double cols = static_cast<double>(ceil_div(n_panels, tn) * kern.nr);
-    const double cost = 2 * rows * cols + kPackCost * rows + 4 * cols * std::ceil(rows / mc_cap);
-    if (best < 0 || cost < best) best = cost, grid = {tm, tn};
-  }
+  const Grid grid = cheapest_grid(threads_for(2.0 * m * n * k), m, n, kern, [&](double rows, double cols) {
+    return 2 * rows * cols + kPackCost * rows + 4 * cols * std::ceil(rows / static_cast<double>(mc_cap));
+  });
   parallel_for(grid.tm * grid.tn, [&](size_t t) {
     const Part q = part_of(t, grid, m, n, kern);
     if (q.m0 >= q.m1 || q.n0 >= q.n1) return;
@@ -418,8 +423,7 @@ void sgemm_packed_a(size_t m, size_t n, size_t k, float alpha, const float* pack
                                         c, ldc, epilogue, packed_a, nullptr},
                                        storage);
   if (k == 0 || alpha == 0.0f) {
-    scale_c(m, n, p.beta, c, ldc);
-    if (p.epilogue) apply_epilogue(*p.epilogue, m, n, c, ldc);
+    epilogue_only(p);
     return;
   }
   const SgemmKernel& kern = sgemm_kernel();
@@ -436,8 +440,7 @@ void sgemm(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alpha
                                         c, ldc, epilogue, nullptr, nullptr},
                                        storage);
   if (k == 0 || alpha == 0.0f) {
-    scale_c(m, n, p.beta, c, ldc);
-    if (p.epilogue) apply_epilogue(*p.epilogue, m, n, c, ldc);
+    epilogue_only(p);
     return;
   }
   run(p, sgemm_kernel());
@@ -450,8 +453,7 @@ void sgemm_packed_a_source(size_t m, size_t n, size_t k, const float* packed_a, 
   const Problem p =
       with_residual_in_c({m, n, k, 1.0f, 0.0f, nullptr, 0, 0, nullptr, 0, 0, c, ldc, epilogue, packed_a, &b}, storage);
   if (k == 0) {
-    scale_c(m, n, p.beta, c, ldc);
-    if (p.epilogue) apply_epilogue(*p.epilogue, m, n, c, ldc);
+    epilogue_only(p);
     return;
   }
   // Through the blocked driver whatever n is: the skinny path reads B in place.
