@@ -15,6 +15,11 @@ struct Float32Span {
   size_t length;
 };
 
+// Whether [a, a + na) and [b, b + nb) share an element (an empty range shares none).
+inline bool ranges_overlap(const float* a, size_t na, const float* b, size_t nb) {
+  return na != 0 && nb != 0 && a < b + nb && b < a + na;
+}
+
 inline std::string arg_label(const char* fn, const char* name) { return std::string(fn) + ": " + name; }
 
 inline bool arg_bool(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* name) {

@@ -56,7 +56,7 @@ size_t weight_size(const ConvShape& s) { return s.oc * s.k(); }
 void expect_residual_not_overlapping(Napi::Env env, const Float32Span& residual, const Float32Span& y,
                                      const char* fn) {
   if (!residual.data || residual.data == y.data) return;
-  if (residual.data < y.data + y.length && y.data < residual.data + residual.length) {
+  if (ranges_overlap(residual.data, residual.length, y.data, y.length)) {
     throw Napi::RangeError::New(env, std::string(fn) + ": residual overlaps y; it must be y itself or apart from it");
   }
 }

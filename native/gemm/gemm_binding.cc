@@ -35,10 +35,7 @@ void check_operand(Napi::Env env, const Operand& x, const char* dims) {
 }
 
 bool overlaps(const Operand& x, const Operand& y) {
-  if (extent(x) == 0 || extent(y) == 0) return false;
-  const float* x_end = x.span.data + extent(x);
-  const float* y_end = y.span.data + extent(y);
-  return x.span.data < y_end && y.span.data < x_end;
+  return ranges_overlap(x.span.data, extent(x), y.span.data, extent(y));
 }
 
 }  // namespace
