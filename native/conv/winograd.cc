@@ -634,6 +634,16 @@ Chunk transformed_chunk(const ConvShape& s, const Variant& v, const Tiles& tl, s
   return {nt, v_stride, m_stride, vt, m, runs};
 }
 
+// M[ξ] = U[ξ]·V[ξ] over nt tiles for positions [xi0, xi1), U packed by transform_weights.
+void products(const ConvShape& s, const float* packed_u, size_t nt, const float* vt, size_t v_stride, float* m,
+              size_t m_stride, size_t xi0, size_t xi1) {
+  const size_t ustride = u_stride(s);
+  for (size_t xi = xi0; xi < xi1; xi++) {
+    sgemm_packed_a(s.oc, nt, s.c, 1.0f, packed_u + xi * ustride, false, vt + xi * v_stride, nt, 0.0f,
+                   m + xi * m_stride, nt);
+  }
+}
+
 // The most V and M that forward_shared holds for all tiles at once in the calling thread's scratch: enough for
 // resnet50's layers at batch 1 (3.6 MB at most) and its last stage at batch 8 (4.7 MB). resnet18's last stage in a
 // training batch of 32 also has under two chunks per thread, but all its tiles would take 34 MB, which the chunks
@@ -647,17 +657,14 @@ constexpr size_t kSharedChunkBytes = size_t{8} << 20;
 // output transform by output channels.
 void forward_shared(const ConvShape& s, const Variant& v, const Tiles& tl, const float* x, const float* packed_u,
                     const ConvEpilogue& ep, float* y) {
-  const size_t nt = tl.total, ustride = u_stride(s);
+  const size_t nt = tl.total;
   const size_t v_stride = xi_stride(s.c * nt), m_stride = xi_stride(s.oc * nt);
   float* vt = thread_scratch<kWinogradV>(v.xi * v_stride);  // this thread's buffers, which every thread fills
   float* m = thread_scratch<kWinogradM>(v.xi * m_stride);
   const std::vector<Run> runs = runs_of(tl, 0, nt);
   parallel_ranges(s.c, 1, [&](size_t c0, size_t c1) { transform_input(s, v.m, tl, runs, x, nt, vt, c0, c1); });
   parallel_ranges(v.xi, 1, [&](size_t xi0, size_t xi1) {
-    for (size_t xi = xi0; xi < xi1; xi++) {
-      sgemm_packed_a(s.oc, nt, s.c, 1.0f, packed_u + xi * ustride, false, vt + xi * v_stride, nt, 0.0f,
-                     m + xi * m_stride, nt);
-    }
+    products(s, packed_u, nt, vt, v_stride, m, m_stride, xi0, xi1);
   });
   parallel_ranges(s.oc, 1, [&](size_t oc0, size_t oc1) {
     transform_output(s, v.m, tl, runs, m, nt, ep, y, oc0, oc1);
@@ -671,13 +678,9 @@ void forward(const ConvShape& s, const Variant& v, const float* x, const float* 
   if (tl.total == 0) return;
   const size_t threads = in_parallel_for() ? 1 : num_threads();
   const size_t per_chunk = chunk_tiles(s, v.xi, tl.total, threads), chunks = ceil_div(tl.total, per_chunk);
-  const size_t ustride = u_stride(s);
   auto run_chunk = [&](size_t chunk) {
     const Chunk c = transformed_chunk(s, v, tl, chunk, per_chunk, x);
-    for (size_t xi = 0; xi < v.xi; xi++) {
-      sgemm_packed_a(s.oc, c.nt, s.c, 1.0f, packed_u + xi * ustride, false, c.vt + xi * c.v_stride, c.nt, 0.0f,
-                     c.m + xi * c.m_stride, c.nt);
-    }
+    products(s, packed_u, c.nt, c.vt, c.v_stride, c.m, c.m_stride, 0, v.xi);
     transform_output(s, v.m, tl, c.runs, c.m, c.nt, ep, y, 0, s.oc);
   };
   const size_t shared_floats = v.xi * (xi_stride(s.c * tl.total) + xi_stride(s.oc * tl.total));
