@@ -295,6 +295,19 @@ void run(const Problem& p, const SgemmKernel& kern) {
   });
 }
 
+// A block's rows in the fewest tiles of at most MR, their heights differing by at most one: 49 rows (a 7×7 plane)
+// as 7 × 7 rather than 6 × 8 + 1, whose 1-row tile runs its FMAs at a fraction of the rate (2 accumulators against
+// the FMA latency), and whose 8-pixel tiles each span two output rows. Each tile is packed into its own MR-wide
+// panel, zero-padded. resnet50's 3×3 convolution on 512 channels at 7×7, batch 1: 2.65-2.71 -> 2.38-2.44 ms on one
+// thread, 1.35 -> 1.26 on two.
+struct TileRows {
+  size_t tiles, base, extra;  // the first `extra` tiles have base + 1 rows, the others base
+  TileRows(size_t rows, size_t mr)
+      : tiles(ceil_div(rows, mr)), base(rows / tiles), extra(rows % tiles) {}
+  size_t first(size_t t) const { return t * base + std::min(t, extra); }
+  size_t height(size_t t) const { return base + (t < extra ? 1 : 0); }
+};
+
 // sgemm_source_a_packed_b's part of C: rows [m0, m1), columns [n0, n1). With K in one block a tile is final after
 // one microkernel call, and the sink gets it while it is in L1: the call streams its B panel (K·NR floats, 256 KiB
 // for K = 2048) from L2 at a few bytes a cycle, and the A block, packed once, stays in L2 while the part's B panels
@@ -311,18 +324,21 @@ void source_a_part(size_t k, const BPanelSource& a, const float* packed_b, const
   alignas(64) float tile[kMaxTileFloats];
   for (size_t ic = m0; ic < m1; ic += mc_max) {
     const size_t mc = std::min(mc_max, m1 - ic);
+    const TileRows rows(mc, kern.mr);
     for (size_t pc = 0; pc < k; pc += kc_max) {
       const size_t kc = std::min(kc_max, k - pc);
       const bool last = pc + kc == k;
-      a.pack(pc, kc, ic, mc, kern.mr, packed_a);
+      for (size_t t = 0; t < rows.tiles; t++) {
+        a.pack(pc, kc, ic + rows.first(t), rows.height(t), kern.mr, packed_a + t * kern.mr * kc);
+      }
       for (size_t jr = n0; jr < n1; jr += kern.nr) {
         const size_t nr = std::min(kern.nr, n1 - jr);
         const float* bp = packed_b + jr * k + pc * kern.nr;  // panel jr / NR, from step pc
-        for (size_t ir = 0; ir < mc; ir += kern.mr) {
-          const size_t mr = std::min(kern.mr, mc - ir);
+        for (size_t t = 0; t < rows.tiles; t++) {
+          const size_t ir = rows.first(t), mr = rows.height(t);
           float* c = blocked ? acc + ir * width + (jr - n0) : tile;
           const size_t ldc = blocked ? width : kern.nr;
-          kern.ukernel(kc, packed_a + ir * kc, bp, c, ldc, 1.0f, pc == 0 ? 0.0f : 1.0f, mr, nr, nullptr);
+          kern.ukernel(kc, packed_a + t * kern.mr * kc, bp, c, ldc, 1.0f, pc == 0 ? 0.0f : 1.0f, mr, nr, nullptr);
           if (last) sink.store(ic + ir, jr, mr, nr, c, ldc);
         }
       }
