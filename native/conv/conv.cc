@@ -9,8 +9,9 @@
 //   direct with a group of images in the vector lanes (lanes.cc), in all three passes at stride 1 (forward and
 //   input gradient by Winograd F(4×4, 3×3) on that layout with 16+ channels on planes of 7×7 and up), forward and
 //   weight gradient at stride 2;
-// - the same with 64+ channels and at least 48 output tiles: Winograd (winograd.cc), F(4×4, 3×3) or F(2×2, 3×3) for
-//   the forward pass and the input gradient, F(2×2, 3×3) for the weight gradient;
+// - the same with 64+ channels and at least 48 output tiles (16 with packed weights: resnet50's 7×7 planes at batch
+//   1): Winograd (winograd.cc), F(4×4, 3×3) or F(2×2, 3×3) for the forward pass and the input gradient, F(2×2, 3×3)
+//   for the weight gradient;
 // - the same with fewer channels and fewer images: direct, with no im2col (direct.cc), in all three passes;
 // - stride 2 with at most 160 taps (the stems): direct over a list of taps (direct.cc), forward;
 // - training on output planes of at most 64 pixels: several images per GEMM (batched_*, below);
@@ -184,10 +185,10 @@ void batched_backward_weight(const ConvShape& s, const float* dy, const float* x
   });
 }
 
-// Winograd only with enough tiles, for packed weights as for per-call ones: at batch 1 resnet50's layer4 (7×7, 16
-// tiles) read its 512×512 weights transformed to 16 positions (17 MB a convolution, against 9.4 MB plain) from
-// memory on every call, and its three 3×3 convolutions took 7.3 ms against onnxruntime's 3.6.
-bool winograd_pays(const ConvShape& s) { return winograd_eligible(s) && winograd_worth_packing(s); }
+// Winograd only with enough tiles (winograd_worth_it), fewer with packed weights than with per-call ones.
+bool winograd_pays(const ConvShape& s, bool prepacked) {
+  return winograd_eligible(s) && winograd_worth_it(s, prepacked);
+}
 
 // Output pixels as the GEMM's rows (rows_forward_packed, below) where padding them to whole NR-wide panels as the
 // GEMM's columns would waste 10% of the products or more: the microkernel's NR is 32 on AVX-512, so a 7×7 plane (49)
@@ -213,7 +214,7 @@ size_t rows_packed_weight_size(const ConvShape& s) { return sgemm_packed_b_size(
 }  // namespace
 
 const char* conv2d_packed_layout(const ConvShape& s) {
-  if (winograd_pays(s)) return winograd_packed_variant(s);
+  if (winograd_pays(s, true)) return winograd_packed_variant(s);
   if (direct_eligible(s)) return "direct";
   if (direct_strided_eligible(s)) return "direct-strided";
   if (rows_eligible(s)) return "gemm-rows";
@@ -221,7 +222,7 @@ const char* conv2d_packed_layout(const ConvShape& s) {
 }
 
 size_t conv2d_packed_weight_size(const ConvShape& s) {
-  if (winograd_pays(s)) return winograd_packed_weight_size(s);
+  if (winograd_pays(s, true)) return winograd_packed_weight_size(s);
   if (direct_eligible(s)) return direct_packed_weight_size(s);
   if (direct_strided_eligible(s)) return direct_strided_packed_weight_size(s);
   if (rows_eligible(s)) return rows_packed_weight_size(s);
@@ -239,7 +240,7 @@ bool conv2d_packed_weight_size_ok(const ConvShape& s, size_t size) {
 }
 
 void conv2d_pack_weight(const ConvShape& s, const float* w, float* packed) {
-  if (winograd_pays(s)) {
+  if (winograd_pays(s, true)) {
     winograd_pack_weight(s, w, packed);
     return;
   }
@@ -469,7 +470,7 @@ void conv2d_forward(const ConvShape& s, const float* x, const float* w, const Co
     direct_strided_forward(s, x, w, ep, y);
   } else if (batched_eligible(s)) {
     batched_forward(s, x, pack_weights(s, w, false, w_stride), ep, y);
-  } else if (winograd_pays(s)) {
+  } else if (winograd_pays(s, false)) {
     winograd_forward(s, x, w, ep, y);
   } else {
     gemm_forward_packed(s, x, pack_weights(s, w, false, w_stride), ep, y);
@@ -505,7 +506,7 @@ void backward_input(const ConvShape& s, const float* dy, const float* w, float* 
     batched_backward_input(s, dy, pack_weights(s, w, true, w_stride), dx, accumulate);
     return;
   }
-  if (winograd_pays(s)) {
+  if (winograd_pays(s, false)) {
     winograd_backward_input(s, dy, w, dx, accumulate);
     return;
   }
@@ -554,7 +555,7 @@ void backward_weight(const ConvShape& s, const float* dy, const float* x, float*
     batched_backward_weight(s, dy, x, dw);
     return;
   }
-  if (winograd_pays(s)) {
+  if (winograd_pays(s, false)) {
     winograd_backward_weight(s, dy, x, dw);
     return;
   }

@@ -709,12 +709,20 @@ void winograd_pack_weight(const ConvShape& s, const float* w, float* packed) {
   transform_weights(s, variant_for(s, false), w, false, packed);
 }
 
-// Measured with packed weights (inference, 2 threads, AVX-512): 256 channels at 14×14, batch 1 (49 tiles), 0.83
-// against the GEMM's 1.34-1.54 ms; at 7×7, batch 3 (48 tiles), 0.87 against 1.21-1.46; batch 2 (32 tiles), 0.65-1.01
-// against 0.74; 512 channels at 7×7, batch 1 (16 tiles), 1.70 against 1.47. resnet50 at batch 1: 44.1 against 46.5 ms.
-constexpr size_t kWinogradMinTiles = 48;
+// Measured with packed weights (inference, 2 threads, AVX-512, hot), Winograd against the GEMM: 512 channels at
+// 7×7, batch 1 (16 tiles, half a GEMM panel), 0.83-0.88 against 1.24-1.26 ms; batch 2 (32 tiles), 1.51-1.67
+// against 2.29; 64 channels at 8×8, batch 1, 0.04-0.06 against 0.06-0.07; with AVX2, 0.80-0.82 against 1.40-1.51
+// at 7×7, batch 1. In resnet50 at batch 1, where the weights come from memory, its layer4's three 3×3 convolutions
+// took 3.7 ms against 4.2-4.4. Below 16 tiles (a 4×4 plane, 4 tiles an image) the products are too thin to pay.
+// (These ran the GEMM's 32-column tiles over 16 tiles before the microkernel got its 16-column form: 1.70 against
+// 1.47 ms then.) Without packed weights the threshold stays at 48 tiles, which the per-call weight transform needs;
+// training reaches this path on 7×7 and 8×8 planes only through batched_eligible's GEMM, which comes first.
+constexpr size_t kWinogradMinTilesPrepacked = 16;
+constexpr size_t kWinogradMinTilesPerCall = 48;
 
-bool winograd_worth_packing(const ConvShape& s) { return tiles_of(s, 2).total >= kWinogradMinTiles; }
+bool winograd_worth_it(const ConvShape& s, bool prepacked) {
+  return tiles_of(s, 2).total >= (prepacked ? kWinogradMinTilesPrepacked : kWinogradMinTilesPerCall);
+}
 
 void winograd_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& ep, float* y) {
   // The per-call weights share the scratch buffer the other convolutions pack their weights into.

@@ -24,11 +24,11 @@ bool winograd_packed_size_ok(const ConvShape& s, size_t size);
 void winograd_pack_weight(const ConvShape& s, const float* w, float* packed);
 void winograd_forward_packed(const ConvShape& s, const float* x, const float* packed_u, size_t packed_size,
                              const ConvEpilogue& ep, float* y);
-// Whether s has enough output tiles (48 of F(2×2, 3×3)'s) for Winograd to pay: without prepacked weights
-// (training) the weight transform is paid per call, and with them (inference) the transformed weights, 16/9 or
-// 36/9 the size of the plain ones, are read from memory per call. The backward pass w.r.t. the input of an eligible
+// Whether s has enough output tiles for Winograd to pay: 16 of F(2×2, 3×3)'s with prepacked weights (inference),
+// whose transformed weights, 16/9 or 36/9 the size of the plain ones, are read from memory per call; 48 without them
+// (training), where the weight transform is paid per call. The backward pass w.r.t. the input of an eligible
 // convolution is itself one (C and OC swapped).
-bool winograd_worth_packing(const ConvShape& s);
+bool winograd_worth_it(const ConvShape& s, bool prepacked);
 void winograd_forward(const ConvShape& s, const float* x, const float* w, const ConvEpilogue& ep, float* y);
 void winograd_backward_input(const ConvShape& s, const float* dy, const float* w, float* dx, bool accumulate);
 // dw (overwritten), deterministic for a given thread count.

@@ -83,7 +83,7 @@ export interface Kernels {
   packConv2dWeight(g: ConvGeometry, w: Float32Array): Float32Array;
   /**
    * The name of the layout packConv2dWeight(g, w) makes ('plain' in the js backend; the native one's depend on the
-   * batch: resnet50's layer4 3×3 gets 'winograd-f4' at batch 8 and 'gemm-rows' at batch 1), for callers that keep one
+   * batch: resnet50's layer4 3×3 gets 'winograd-f4' at batch 8 and 'winograd-f2' at batch 1), for callers that keep one
    * packing per layout.
    */
   conv2dPackedLayout(g: ConvGeometry): string;

@@ -227,7 +227,7 @@ describe('native backend matches js', { skip: native ? false : 'native addon not
   const rowsCases: Case[] = [
     [[3, 13, 5, 5], [37, 13, 1, 1], {}], // P = 25: rows of image 0 and 1 share a panel
     [[2, 200, 9, 9], [40, 200, 1, 1], { stride: 2 }], // a downsample shortcut, P = 25
-    [[2, 64, 7, 7], [70, 64, 3, 3], { padding: 1 }], // resnet50's layer4 3×3 at batch 2
+    [[2, 64, 13, 13], [70, 64, 3, 3], { padding: 1, stride: 2 }], // resnet50's layer4.0 3×3 at batch 2: tiles of 7 rows
     [[1, 64, 3, 11], [35, 64, 1, 1], {}], // P = 33, with every instruction set's panel width
     [[1, 460, 5, 5], [70, 460, 3, 3], { padding: 1 }], // K = 4140: K in blocks (B panels over a quarter of L2)
     [[5, 70, 1, 1], [1000, 70, 1, 1], {}], // a classifier as a 1×1 convolution: the batch is the pixels
@@ -266,9 +266,10 @@ describe('native backend matches js', { skip: native ? false : 'native addon not
     [[1, 300, 8, 8], [24, 300, 1, 1], {}, 'gemm'],
     [[2, 24, 16, 16], [16, 24, 3, 3], { padding: 1, stride: 2 }, 'gemm'],
     [[3, 8, 2, 2], [12, 4, 1, 1], { groups: 2 }, 'gemm'],
-    [[2, 64, 7, 7], [70, 64, 3, 3], { padding: 1 }, 'gemm-rows'],
+    [[2, 64, 13, 13], [70, 64, 3, 3], { padding: 1, stride: 2 }, 'gemm-rows'],
     [[1, 460, 5, 5], [70, 460, 3, 3], { padding: 1 }, 'gemm-rows'],
     [[1, 64, 16, 16], [64, 64, 3, 3], { padding: 1 }, 'winograd-f2'],
+    [[1, 64, 7, 7], [70, 64, 3, 3], { padding: 1 }, 'winograd-f2'],
     [[9, 64, 8, 8], [64, 64, 3, 3], { padding: 1 }, 'winograd-f4'],
     [[2, 16, 9, 11], [16, 16, 3, 3], { padding: 1 }, 'direct'],
     [[1, 3, 21, 21], [8, 3, 7, 7], { padding: 3, stride: 2 }, 'direct-strided'],
@@ -345,17 +346,18 @@ describe('native backend matches js', { skip: native ? false : 'native addon not
     }
   });
 
-  // Packing picks a GEMM below 48 2×2 output tiles (a batch-1 7×7, with output pixels as rows: the transformed weights
-  // cost more to read than Winograd saves), F(4×4, 3×3) from 32 4×4 tiles, and F(2×2, 3×3) between; weights packed for one input size
-  // must work for any other (the packed size says which layout it holds), down to inputs that are all padding.
-  test('conv2dFusedPacked weights packed as gemm-rows (x=[1,64,7,7]), winograd-f2 ([1,64,16,16]), winograd-f4 ([9,64,8,8]) run every geometry', () => {
+  // Packing picks a GEMM below 16 2×2 output tiles (a batch-1 6×6, with output pixels as rows: too few tiles for the
+  // products to pay), F(4×4, 3×3) from 32 4×4 tiles, and F(2×2, 3×3) between (a batch-1 7×7, 16 tiles); weights packed
+  // for one input size must work for any other (the packed size says which layout it holds), down to inputs that are
+  // all padding.
+  test('conv2dFusedPacked weights packed as gemm-rows (x=[1,64,6,6]), winograd-f2 ([1,64,7,7]), winograd-f4 ([9,64,8,8]) run every geometry', () => {
     assert.ok(native);
     const ws = [64, 64, 3, 3];
     const w = randn(ws.reduce((a, b) => a * b));
     const packings = (
       [
-        [[1, 64, 7, 7], 'gemm-rows'],
-        [[1, 64, 16, 16], 'winograd-f2'],
+        [[1, 64, 6, 6], 'gemm-rows'],
+        [[1, 64, 7, 7], 'winograd-f2'],
         [[9, 64, 8, 8], 'winograd-f4'],
       ] as const
     ).map(([xs, layout]) => {
@@ -365,6 +367,7 @@ describe('native backend matches js', { skip: native ? false : 'native addon not
     });
     assert.equal(new Set(packings.map((p) => p.length)).size, 3);
     for (const xs of [
+      [1, 64, 6, 6],
       [1, 64, 7, 7],
       [1, 64, 16, 16],
       [9, 64, 8, 8],
