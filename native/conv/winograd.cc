@@ -512,13 +512,16 @@ struct Variant {
 };
 constexpr Variant kF2{2, 4, kXi}, kF4{4, 6, kXi4};
 
-// F(4×4, 3×3) once there is a full GEMM panel (32 columns) of its tiles: with fewer (batch 1 at 7×7 has 4) its GEMMs
-// would mostly multiply padding, and F(2×2, 3×3) has 4× as many tiles. When the weights are transformed on every
-// call (training), its 36 U matrices against 16 cost more than its GEMMs save below some 256 tiles: 512 channels at
-// 7×7, batch 32 (128 tiles) took 22.4 ms a call with F(4×4, 3×3) and 19.6 with F(2×2, 3×3); 256 channels at 14×14
-// (512 tiles) 14.0 and 15.9.
+// F(4×4, 3×3) once its tiles fill the microkernel's 16-column form: with fewer (batch 1 at 7×7 has 4) its GEMMs
+// would mostly multiply padding, and F(2×2, 3×3) has 4× as many tiles. At 16 (256 channels at 14×14, batch 1) its
+// 576 products per channel pair against F(2×2)'s 49 tiles in two 32-column panels (1024): 0.50-0.55 ms against
+// 0.74-0.77 hot, and resnet50's layer3 3×3 convolutions at batch 1 5.5 -> 4.9 ms; 512 channels at 7×7, batch 4,
+// 2.76-2.86 against 3.28-3.32; 128 channels at 16×16, batch 1, 0.18-0.20 against 0.26. When the weights are
+// transformed on every call (training), its 36 U matrices against 16 cost more than its GEMMs save below some 256
+// tiles: 512 channels at 7×7, batch 32 (128 tiles) took 22.4 ms a call with F(4×4, 3×3) and 19.6 with F(2×2, 3×3);
+// 256 channels at 14×14 (512 tiles) 14.0 and 15.9.
 const Variant& variant_for(const ConvShape& s, bool per_call) {
-  return tiles_of(s, 4).total >= (per_call ? 256 : 32) ? kF4 : kF2;
+  return tiles_of(s, 4).total >= (per_call ? 256 : 16) ? kF4 : kF2;
 }
 
 // The packed U matrices lie xi_stride apart: exactly 1 MiB apart (512×512 channels), the transform's stores per

@@ -16,7 +16,7 @@ size_t xi_stride(size_t floats);
 // Whether Winograd can run this geometry (it depends only on the kernel, stride, padding, dilation, groups and
 // channel counts, never on the input size); conv.cc decides whether it should.
 bool winograd_eligible(const ConvShape& s);
-// The packing picks F(4×4, 3×3) when s has at least 32 of its tiles, else F(2×2, 3×3); the packed size says which,
+// The packing picks F(4×4, 3×3) when s has at least 16 of its tiles, else F(2×2, 3×3); the packed size says which,
 // so weights packed for one input size stay valid for any other. winograd_packed_variant names it.
 size_t winograd_packed_weight_size(const ConvShape& s);
 const char* winograd_packed_variant(const ConvShape& s);

@@ -268,9 +268,10 @@ describe('native backend matches js', { skip: native ? false : 'native addon not
     [[3, 8, 2, 2], [12, 4, 1, 1], { groups: 2 }, 'gemm'],
     [[2, 64, 13, 13], [70, 64, 3, 3], { padding: 1, stride: 2 }, 'gemm-rows'],
     [[1, 460, 5, 5], [70, 460, 3, 3], { padding: 1 }, 'gemm-rows'],
-    [[1, 64, 16, 16], [64, 64, 3, 3], { padding: 1 }, 'winograd-f2'],
+    [[1, 64, 12, 12], [64, 64, 3, 3], { padding: 1 }, 'winograd-f2'],
     [[1, 64, 7, 7], [70, 64, 3, 3], { padding: 1 }, 'winograd-f2'],
     [[9, 64, 8, 8], [64, 64, 3, 3], { padding: 1 }, 'winograd-f4'],
+    [[1, 64, 14, 14], [64, 64, 3, 3], { padding: 1 }, 'winograd-f4'],
     [[2, 16, 9, 11], [16, 16, 3, 3], { padding: 1 }, 'direct'],
     [[1, 3, 21, 21], [8, 3, 7, 7], { padding: 3, stride: 2 }, 'direct-strided'],
   ];
@@ -347,9 +348,9 @@ describe('native backend matches js', { skip: native ? false : 'native addon not
   });
 
   // Packing picks a GEMM below 16 2×2 output tiles (a batch-1 6×6, with output pixels as rows: too few tiles for the
-  // products to pay), F(4×4, 3×3) from 32 4×4 tiles, and F(2×2, 3×3) between (a batch-1 7×7, 16 tiles); weights packed
-  // for one input size must work for any other (the packed size says which layout it holds), down to inputs that are
-  // all padding.
+  // products to pay), F(4×4, 3×3) from 16 4×4 tiles (a batch-1 14×14), and F(2×2, 3×3) between (a batch-1 7×7, 16
+  // tiles); weights packed for one input size must work for any other (the packed size says which layout it holds),
+  // down to inputs that are all padding.
   test('conv2dFusedPacked weights packed as gemm-rows (x=[1,64,6,6]), winograd-f2 ([1,64,7,7]), winograd-f4 ([9,64,8,8]) run every geometry', () => {
     assert.ok(native);
     const ws = [64, 64, 3, 3];
