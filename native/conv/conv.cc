@@ -15,9 +15,9 @@
 // - the same with fewer channels and fewer images: direct, with no im2col (direct.cc), in all three passes;
 // - stride 2 with at most 160 taps (the stems): direct over a list of taps (direct.cc), forward;
 // - training on output planes of at most 64 pixels: several images per GEMM (batched_*, below);
-// - inference (packed weights) on output planes that the GEMM's NR-wide panels would pad by 10% or more (7×7, and
-//   14×14 with AVX-512), where none of the above runs: the GEMM the other way round, output pixels as its rows and
-//   the weights as B (rows_forward_packed), so that pixels fill tiles of at most MR rows, not NR-wide panels;
+// - inference (packed weights) on output planes that the GEMM's column panels would pad by 10% or more (7×7), where
+//   none of the above runs: the GEMM the other way round, output pixels as its rows and the weights as B
+//   (rows_forward_packed), so that pixels fill tiles of at most MR rows, not NR-wide panels;
 // all direct paths on CPUs with AVX2 or AVX-512.
 #include <algorithm>
 #include <optional>
@@ -190,17 +190,20 @@ bool winograd_pays(const ConvShape& s, bool prepacked) {
   return winograd_eligible(s) && winograd_worth_it(s, prepacked);
 }
 
-// Output pixels as the GEMM's rows (rows_forward_packed, below) where padding them to whole NR-wide panels as the
-// GEMM's columns would waste 10% of the products or more: the microkernel's NR is 32 on AVX-512, so a 7×7 plane (49)
-// pads to 64 and a 14×14 one (196) to 224, 31% and 14% wasted; with AVX2's 16 the 14×14 plane pads to 208, 6%. As
-// rows they fill tiles of at most MR (8 or 6) rows, of even heights (a 7×7 plane as 7 × 7), and a pointwise
-// convolution puts the images of the batch one after the other, padding nothing. The weights are then B, in NR-wide panels of output channels. Per convolution (2 threads,
-// hot), resnet50's layer3 at batch 8 runs 3-15% faster this way with AVX-512 but 15-25% slower with AVX2, whose
-// tiles store 6-row columns with masked moves.
+// Output pixels as the GEMM's rows (rows_forward_packed, below) where padding them to the microkernel's column
+// panels as the GEMM's columns would waste 10% of the products or more (sgemm_padded_columns: NR-wide panels, the
+// last one rounded up to 16 columns on AVX-512 and AVX2): a 7×7 plane (49) pads to 64, 31% wasted. As rows they fill
+// tiles of at most MR (8 or 6) rows, of even heights (a 7×7 plane as 7 × 7), and a pointwise convolution puts the
+// images of the batch one after the other, padding nothing. The weights are then B, in NR-wide panels of output
+// channels. A 14×14 plane (196) pads to 208 columns, 6%, and stays in the GEMM layout, whose B packing reads each
+// image as one sequential stream where the rows' packing reads 32 bytes of every plane: resnet50's layer3 1×1
+// convolutions at batch 8, 33.5-37.9 -> 29.6-31.0 ms (conv1) and 27.3-30.0 -> 25.2-26.4 ms (conv3) a forward; at
+// batch 1 within 0.1 ms. (Before the AVX-512 microkernel's 16-column form, 196 columns padded to 224, and layer3
+// at batch 8 ran 3-15% faster as rows.)
 constexpr size_t kRowsMinWastePercent = 10;
 
 bool rows_eligible(const ConvShape& s) {
-  const size_t nr = sgemm_tile_columns(), padded = ceil_div(s.p(), nr) * nr;
+  const size_t padded = sgemm_padded_columns(s.p());
   return s.groups == 1 && padded * 100 >= s.p() * (100 + kRowsMinWastePercent) && !direct_eligible(s) &&
          !direct_strided_eligible(s);
 }

@@ -18,16 +18,16 @@ struct Candidate {
 const Candidate kCandidates[] = {
 #if defined(RESNET_HAVE_AVX512)
     {Isa::kAvx512,
-     {"sgemm_ukernel_8x32_avx512", 8, 32, 256, 256, 4096, sgemm_ukernel_8x32_avx512, sgemm_pack_panels<8>,
+     {"sgemm_ukernel_8x32_avx512", 8, 32, 16, 256, 256, 4096, sgemm_ukernel_8x32_avx512, sgemm_pack_panels<8>,
       sgemm_pack_panels<32>, sgemm_store_columns_avx2_fma}},
 #endif
 #if defined(RESNET_HAVE_AVX2_FMA)
     {Isa::kAvx2Fma,
-     {"sgemm_ukernel_6x16_avx2_fma", 6, 16, 144, 256, 4096, sgemm_ukernel_6x16_avx2_fma, sgemm_pack_panels<6>,
+     {"sgemm_ukernel_6x16_avx2_fma", 6, 16, 16, 144, 256, 4096, sgemm_ukernel_6x16_avx2_fma, sgemm_pack_panels<6>,
       sgemm_pack_panels<16>, sgemm_store_columns_avx2_fma}},
 #endif
     {Isa::kScalar,
-     {"sgemm_ukernel_4x8_scalar", 4, 8, 128, 256, 4096, sgemm_ukernel_4x8_scalar, sgemm_pack_panels<4>,
+     {"sgemm_ukernel_4x8_scalar", 4, 8, 8, 128, 256, 4096, sgemm_ukernel_4x8_scalar, sgemm_pack_panels<4>,
       sgemm_pack_panels<8>, sgemm_store_columns_scalar}},
 };
 

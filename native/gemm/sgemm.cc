@@ -362,6 +362,11 @@ size_t sgemm_tile_rows() { return sgemm_kernel().mr; }
 
 size_t sgemm_tile_columns() { return sgemm_kernel().nr; }
 
+size_t sgemm_padded_columns(size_t n) {
+  const SgemmKernel& kern = sgemm_kernel();
+  return n / kern.nr * kern.nr + ceil_div(n % kern.nr, kern.nr_step) * kern.nr_step;
+}
+
 void sgemm_store_columns(const float* tile, size_t ld, size_t m, size_t n, float* dst, size_t ldd,
                          const TileEpilogue* ep) {
   sgemm_kernel().store_columns(tile, ld, m, n, dst, ldd, ep);

@@ -55,6 +55,9 @@ size_t sgemm_packed_b_size(size_t k, size_t n);
 void sgemm_pack_b(bool trans_b, size_t k, size_t n, const float* b, size_t ldb, float* packed);
 size_t sgemm_tile_rows();     // the microkernel's MR: A's panels are this many rows wide
 size_t sgemm_tile_columns();  // and its NR
+// The columns the microkernel multiplies for n: whole NR-wide panels, the last one rounded up to the kernel's
+// narrowest form (AVX-512: 196 -> 6·32 + 16 = 208).
+size_t sgemm_padded_columns(size_t n);
 // For sinks: a part of a tile (m <= 8 rows) stored transposed, with an epilogue by column (TileStoreColumns in
 // ukernel.h), by this CPU's code.
 struct TileEpilogue;

@@ -40,6 +40,7 @@ using TileStoreColumns = void (*)(const float* tile, size_t ld, size_t m, size_t
 struct SgemmKernel {
   const char* name;
   size_t mr, nr;
+  size_t nr_step;  // a partial panel costs its columns rounded up to this (AVX-512 has a 16-column form)
   // Cache blocking, chosen for the tile: kc·NR floats of B stay in L1 while an mc×kc block of A streams from L2,
   // and a kc×nc block of packed B is shared by every thread.
   size_t mc, kc, nc;
