@@ -93,6 +93,24 @@ void load_output_row(const ConvShape& s, const float* dp, size_t oy, float* row)
   }
 }
 
+// dst[i] = act(o[i] + (bias + res[i])) (res may be dst itself, or null for none) in one pass: the stores into y miss
+// the cache, and a separate ReLU pass read each row back.
+template <bool Relu, bool Residual>
+void store_row_as(const float* __restrict o, float bias, const float* res, float* dst, size_t count) {
+  for (size_t i = 0; i < count; i++) {
+    const float v = o[i] + (Residual ? bias + res[i] : bias);
+    dst[i] = Relu && v < 0.0f ? 0.0f : v;  // NaN stays NaN, as torch.relu keeps it
+  }
+}
+
+void store_row(const float* o, float bias, const float* res, float* dst, size_t count, bool relu) {
+  if (res) {
+    relu ? store_row_as<true, true>(o, bias, res, dst, count) : store_row_as<false, true>(o, bias, res, dst, count);
+  } else {
+    relu ? store_row_as<true, false>(o, bias, res, dst, count) : store_row_as<false, false>(o, bias, res, dst, count);
+  }
+}
+
 // A run's m output rows of channel oc, out_rows[r·m·TW + column], into y with bias, residual and ReLU; rows past OH
 // and columns past OW (odd sizes) are dropped.
 void store_output_rows(const ConvShape& s, const Tiles& tl, const Run& run, size_t m, size_t oc, const float* out_rows,
@@ -104,20 +122,11 @@ void store_output_rows(const ConvShape& s, const Tiles& tl, const Run& run, size
     const size_t at = (run.img * s.oc + oc) * plane + oy * s.ow + ox0;
     const float* __restrict o = out_rows + r * m * tl.tw;
     const size_t count = ox1 - ox0;
+    float* __restrict dst = y + at;
     if (ep.residual == y) {  // y is its own residual: an input gradient added to the one already there
-      float* __restrict dst = y + at;
-      for (size_t i = 0; i < count; i++) dst[i] = o[i] + (bias + dst[i]);
-    } else if (ep.residual) {
-      float* __restrict dst = y + at;
-      const float* __restrict res = ep.residual + at;
-      for (size_t i = 0; i < count; i++) dst[i] = o[i] + (bias + res[i]);
+      store_row(o, bias, dst, dst, count, ep.relu);
     } else {
-      float* __restrict dst = y + at;
-      for (size_t i = 0; i < count; i++) dst[i] = o[i] + bias;
-    }
-    if (ep.relu) {
-      float* __restrict dst = y + at;
-      for (size_t i = 0; i < count; i++) dst[i] = dst[i] < 0.0f ? 0.0f : dst[i];
+      store_row(o, bias, ep.residual ? ep.residual + at : nullptr, dst, count, ep.relu);
     }
   }
 }
