@@ -725,10 +725,10 @@ void winograd_pack_weight(const ConvShape& s, const float* w, float* packed) {
 // 7×7, batch 1 (16 tiles, half a GEMM panel), 0.83-0.88 against 1.24-1.26 ms; batch 2 (32 tiles), 1.51-1.67
 // against 2.29; 64 channels at 8×8, batch 1, 0.04-0.06 against 0.06-0.07; with AVX2, 0.80-0.82 against 1.40-1.51
 // at 7×7, batch 1. In resnet50 at batch 1, where the weights come from memory, its layer4's three 3×3 convolutions
-// took 3.7 ms against 4.2-4.4. Below 16 tiles (a 4×4 plane, 4 tiles an image) the products are too thin to pay.
-// (These ran the GEMM's 32-column tiles over 16 tiles before the microkernel got its 16-column form: 1.70 against
-// 1.47 ms then.) Without packed weights the threshold stays at 48 tiles, which the per-call weight transform needs;
-// training reaches this path on 7×7 and 8×8 planes only through batched_eligible's GEMM, which comes first.
+// took 3.7 ms against 4.2-4.4. (Before the microkernel's 16-column form, Winograd ran 16 tiles in 32-column tiles:
+// 1.70 against 1.47 ms.) Below 16 tiles (a 6×6 plane at batch 1 has 9) the products would run partly on padding,
+// where the GEMM layout pads less; not measured. Without packed weights the threshold stays at 48 tiles, which the
+// per-call weight transform needs; training on 7×7 and 8×8 planes takes batched_eligible's GEMM, which comes first.
 constexpr size_t kWinogradMinTilesPrepacked = 16;
 constexpr size_t kWinogradMinTilesPerCall = 48;
 
