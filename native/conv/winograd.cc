@@ -94,7 +94,7 @@ void load_output_row(const ConvShape& s, const float* dp, size_t oy, float* row)
 }
 
 // dst[i] = act(o[i] + (bias + res[i])) (res may be dst itself, or null for none) in one pass: the stores into y miss
-// the cache, and a separate ReLU pass read each row back.
+// the cache, and a separate ReLU pass read each row back. GCC's aliasing check lets res == dst take the vector loop.
 template <bool Relu, bool Residual>
 void store_row_as(const float* __restrict o, float bias, const float* res, float* dst, size_t count) {
   for (size_t i = 0; i < count; i++) {
@@ -122,12 +122,8 @@ void store_output_rows(const ConvShape& s, const Tiles& tl, const Run& run, size
     const size_t at = (run.img * s.oc + oc) * plane + oy * s.ow + ox0;
     const float* __restrict o = out_rows + r * m * tl.tw;
     const size_t count = ox1 - ox0;
-    float* __restrict dst = y + at;
-    if (ep.residual == y) {  // y is its own residual: an input gradient added to the one already there
-      store_row(o, bias, dst, dst, count, ep.relu);
-    } else {
-      store_row(o, bias, ep.residual ? ep.residual + at : nullptr, dst, count, ep.relu);
-    }
+    // A residual that is y itself (an input gradient added to the one already there) reads dst as it writes it.
+    store_row(o, bias, ep.residual ? ep.residual + at : nullptr, y + at, count, ep.relu);
   }
 }
 
@@ -662,7 +658,7 @@ void products(const ConvShape& s, const float* packed_u, size_t nt, const float*
 // spread over the threads' buffers; sharing them raised the step's peak RSS by about 20 MB.
 constexpr size_t kSharedChunkBytes = size_t{8} << 20;
 
-// With few tiles for the threads (resnet50's 3×3 layers at batch 1: 196 or 49 tiles), chunks of them per thread
+// With few tiles for the threads (resnet50's 3×3 layers at batch 1: 196, 49 or 16 tiles), chunks of them per thread
 // leave one thread most of the work, since a chunk is a multiple of 32 tiles (the GEMM's panel width: 196 tiles go
 // 96 + 96 + 4), and make every thread read all of U. Here the threads share one chunk of all the tiles instead: the
 // input transform split by input channels, the products by position ξ (each thread reads only its positions' U), the

@@ -24,8 +24,9 @@ void store_edge(const float (&tile)[6][16], float* c, size_t ldc, float beta, si
   }
 }
 
-// Tiles of at most 2 rows multiply only those: with output pixels as the GEMM's rows, a 7×7 plane at batch 1 is 8
-// full panels of 6 and one of 1, whose 5 padding rows the 6-row loop would multiply as well.
+// Tiles of at most 2 rows multiply only those, where the 6-row loop would multiply 4 or 5 padding rows as well: the
+// last panel of 128, 512 or 2048 output channels (2 rows), a classifier at batch 1 or 2 in the rows layout. (A 7×7
+// plane, once 8 panels of 6 and one of 1, now runs as tiles of 5 and 6: TileRows in sgemm.cc.)
 template <size_t M>
 void few_rows(size_t kc, const float* ap, const float* bp, float* c, size_t ldc, float alpha, float beta, size_t n,
               const TileEpilogue* ep) {
