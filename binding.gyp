@@ -27,6 +27,11 @@
         "native/layers/elementwise.cc",
         "native/layers/pool.cc",
         "native/layers/shortcut.cc",
+        "native/nchwc/conv.cc",
+        "native/nchwc/layout.cc",
+        "native/nchwc/nchwc_binding.cc",
+        "native/nchwc/tile_generic.cc",
+        "native/nchwc/winograd.cc",
         "native/optim/optim.cc"
       ],
       "dependencies": [
@@ -68,7 +73,9 @@
         "native/conv/direct_avx512.cc",
         "native/cpu/peak_avx512.cc",
         "native/gemm/ukernel_avx512.cc",
-        "native/layers/batch_norm_avx512.cc"
+        "native/layers/batch_norm_avx512.cc",
+        "native/nchwc/tile_avx512.cc",
+        "native/nchwc/winograd_avx512.cc"
       ],
       "cflags_cc": ["-O3"],
       "conditions": [

@@ -17,6 +17,13 @@ Napi::Value Conv2dPackedBinding(const Napi::CallbackInfo& info);          // con
 Napi::Value PackConv2dWeightBinding(const Napi::CallbackInfo& info);      // conv/conv_binding.cc
 Napi::Value Conv2dPackedLayoutBinding(const Napi::CallbackInfo& info);    // conv/conv_binding.cc
 
+Napi::Value BlockedConvLayoutBinding(const Napi::CallbackInfo& info);     // nchwc/nchwc_binding.cc
+Napi::Value PackBlockedConvBinding(const Napi::CallbackInfo& info);       // nchwc/nchwc_binding.cc
+Napi::Value BlockedConvBinding(const Napi::CallbackInfo& info);           // nchwc/nchwc_binding.cc
+Napi::Value ToBlockedBinding(const Napi::CallbackInfo& info);             // nchwc/nchwc_binding.cc
+Napi::Value FromBlockedBinding(const Napi::CallbackInfo& info);           // nchwc/nchwc_binding.cc
+Napi::Value BlockedGlobalAvgPoolBinding(const Napi::CallbackInfo& info);  // nchwc/nchwc_binding.cc
+
 Napi::Value BatchNormTrainBinding(const Napi::CallbackInfo& info);     // layers/batch_norm.cc
 Napi::Value BatchNormApplyBinding(const Napi::CallbackInfo& info);     // layers/batch_norm.cc
 Napi::Value BatchNormBackwardBinding(const Napi::CallbackInfo& info);  // layers/batch_norm.cc
@@ -29,6 +36,7 @@ Napi::Value LogSoftmaxBinding(const Napi::CallbackInfo& info);    // layers/elem
 
 Napi::Value MaxPool2dBinding(const Napi::CallbackInfo& info);                  // layers/pool.cc
 Napi::Value MaxPool2dBackwardBinding(const Napi::CallbackInfo& info);          // layers/pool.cc
+Napi::Value MaxPool2dToBlockedBinding(const Napi::CallbackInfo& info);         // layers/pool.cc
 Napi::Value AdaptiveAvgPool2dBinding(const Napi::CallbackInfo& info);          // layers/pool.cc
 Napi::Value AdaptiveAvgPool2dBackwardBinding(const Napi::CallbackInfo& info);  // layers/pool.cc
 

@@ -6,6 +6,7 @@
 #include "../bindings.h"
 #include "../napi_args.h"
 #include "conv.h"
+#include "conv_args.h"
 
 namespace resnet {
 namespace {
@@ -15,6 +16,8 @@ size_t window_output(size_t in, size_t kernel, size_t stride, size_t pad, size_t
   const long long room = static_cast<long long>(in) + 2 * static_cast<long long>(pad) - span;
   return room < 0 ? 0 : static_cast<size_t>(room / static_cast<long long>(stride) + 1);
 }
+
+}  // namespace
 
 ConvShape arg_conv_shape(const Napi::CallbackInfo& info, size_t i, const char* fn) {
   Napi::Env env = info.Env();
@@ -47,6 +50,8 @@ ConvShape arg_conv_shape(const Napi::CallbackInfo& info, size_t i, const char* f
   }
   return s;
 }
+
+namespace {
 
 size_t input_size(const ConvShape& s) { return s.n * s.c * s.h * s.w; }
 size_t output_size(const ConvShape& s) { return s.n * s.oc * s.oh * s.ow; }

@@ -272,6 +272,40 @@ Napi::Value MaxPool2dBinding(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// maxPool2dToBlocked(g, x, y): maxPool2d's values into the blocked layout of src/backend/kernels.ts's BlockedKernels
+// (16 channels a pixel), for the stem of a forward that runs blocked: each 16 planes are pooled into scratch and
+// interleaved from there, so the pooled NCHW tensor is never written out and read back.
+Napi::Value MaxPool2dToBlockedBinding(const Napi::CallbackInfo& info) {
+  const char* fn = "maxPool2dToBlocked";
+  Napi::Env env = info.Env();
+  expect_args(info, 3, fn);
+  const PoolShape g = arg_pool_shape(info, 0, fn);
+  const Float32Span x = arg_float32_array(info, 1, fn, "x");
+  const Float32Span y = arg_float32_array(info, 2, fn, "y");
+  constexpr size_t kBlock = 16;
+  if (g.c % kBlock != 0) throw Napi::RangeError::New(env, std::string(fn) + ": c must be a multiple of 16");
+  const size_t in_plane = g.h * g.w, out_plane = g.oh * g.ow;
+  expect_length(env, x.length, g.n * g.c * in_plane, fn, "x");
+  expect_length(env, y.length, g.n * g.c * out_plane, fn, "y");
+  if (ranges_overlap(x.data, x.length, y.data, y.length)) throw Napi::RangeError::New(env, std::string(fn) + ": x overlaps y");
+  const size_t reach = (g.ow - 1) * g.stride_w + (g.kw - 1) * g.dilation_w + 1;
+  const size_t row_size = std::max(g.pad_w + g.w, reach);
+  parallel_ranges(g.n * g.c / kBlock, 1, [&](size_t b0, size_t b1) {
+    float* row = thread_scratch<kPoolPlane>(row_size + 8);
+    float* pooled = thread_scratch<kImageColumns>(kBlock * out_plane);
+    for (size_t b = b0; b < b1; b++) {
+      for (size_t i = 0; i < kBlock; i++) {
+        max_pool_values_plane(g, x.data + (b * kBlock + i) * in_plane, pooled + i * out_plane, row, row_size);
+      }
+      float* out = y.data + b * kBlock * out_plane;
+      for (size_t q = 0; q < out_plane; q++) {
+        for (size_t i = 0; i < kBlock; i++) out[q * kBlock + i] = pooled[i * out_plane + q];
+      }
+    }
+  });
+  return env.Undefined();
+}
+
 // maxPool2dBackward(g, dy, indices, dx): dx (overwritten) receives dy at each recorded index.
 Napi::Value MaxPool2dBackwardBinding(const Napi::CallbackInfo& info) {
   const char* fn = "maxPool2dBackward";

@@ -41,6 +41,8 @@ export interface PoolGeometry {
 
 export interface Kernels {
   readonly name: string;
+  /** Inference kernels on blocked activations, where the backend has them (the native one does). */
+  readonly blocked?: BlockedKernels;
 
   /** Row-major C[M,N] = alpha·op(A)·op(B) + beta·C; beta 0 overwrites C. */
   gemm(
@@ -267,4 +269,34 @@ export interface Kernels {
     weightDecay: number,
     step: number,
   ): void;
+}
+
+/**
+ * Eval-mode kernels on blocked activations, [N, C/16, H, W, 16] ("nchw16c": channel c of pixel (y, x) at
+ * ((n·C/16 + c/16)·H + y)·W + x)·16 + c % 16), for compileForInference. In that layout a 1×1 convolution reads its
+ * input where it lies, with nothing packed per call, and Winograd's transforms run over 16 channels at once.
+ */
+export interface BlockedKernels {
+  /** 'winograd' or 'direct': how blockedConv runs g; null when g cannot run blocked (groups, dilation, channels). */
+  convLayout(g: ConvGeometry): string | null;
+  /** w [OC, C, KH, KW] in the layout convLayout(g) names, for conv. */
+  packConv(g: ConvGeometry, w: Float32Array): Float32Array;
+  /** y = act(conv(x) + bias + residual), x, y and residual (which may be y) blocked. */
+  conv(
+    g: ConvGeometry,
+    x: Float32Array,
+    packedW: Float32Array,
+    bias: Float32Array | null,
+    residual: Float32Array | null,
+    relu: boolean,
+    y: Float32Array,
+  ): void;
+  /** NCHW x [N, C, H, W] into blocked y (C a multiple of 16). */
+  toBlocked(n: number, c: number, h: number, w: number, x: Float32Array, y: Float32Array): void;
+  /** maxPool2d's values (no indices) of NCHW x into blocked y (C a multiple of 16). */
+  maxPool2d(g: PoolGeometry, x: Float32Array, y: Float32Array): void;
+  /** Blocked x into NCHW y. */
+  fromBlocked(n: number, c: number, h: number, w: number, x: Float32Array, y: Float32Array): void;
+  /** Blocked x [N, C, H, W] → y [N, C], each plane's mean. */
+  globalAvgPool(n: number, c: number, h: number, w: number, x: Float32Array, y: Float32Array): void;
 }

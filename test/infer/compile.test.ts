@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { noGrad } from '../../src/autograd/tape.ts';
+import { nativeKernels } from '../../src/backend/native/index.ts';
 import { compileForInference } from '../../src/infer/index.ts';
 import { buildModel } from '../../src/models/registry.ts';
 import type { Bottleneck, ResNet } from '../../src/models/resnet.ts';
@@ -27,6 +28,8 @@ function randomizeBatchNorms(model: ReturnType<typeof buildModel>): void {
   }
 }
 
+// NCHW activations throughout (layout 'nchw'); the blocked layout, which 'auto' picks for resnet18 and resnet50 on the
+// native backend, is tested below.
 describe('compileForInference matches model.eval().forward', () => {
   for (const [arch, shape] of [
     ['resnet18', [2, 3, 40, 40]],
@@ -34,7 +37,7 @@ describe('compileForInference matches model.eval().forward', () => {
     ['resnext50_32x4d', [1, 3, 32, 32]],
     ['resnet20', [3, 3, 13, 13]],
   ] as const) {
-    test(`${arch} x=[${shape}]`, () => {
+    test(`${arch} x=[${shape}] layout 'nchw'`, () => {
       const model = buildModel(arch, { numClasses: 7 });
       randomizeBatchNorms(model);
       model.eval();
@@ -42,7 +45,7 @@ describe('compileForInference matches model.eval().forward', () => {
       for (let i = 0; i < x.numel; i++) x.data[i] = rng.normal();
       const want = noGrad(() => model.forward(x));
       const input = x.data.slice();
-      const infer = compileForInference(model);
+      const infer = compileForInference(model, { layout: 'nchw' });
       const got = infer(x);
       // Blocks write their last convolution over their input's buffer, never over the caller's tensor.
       assert.deepEqual(x.data, input);
@@ -59,7 +62,7 @@ describe('compileForInference matches model.eval().forward', () => {
     const model = buildModel('resnet18', { numClasses: 5 });
     randomizeBatchNorms(model);
     model.eval();
-    const infer = compileForInference(model);
+    const infer = compileForInference(model, { layout: 'nchw' });
     for (const n of [1, 16, 1]) {
       const x = Tensor.zeros([n, 3, 64, 64]);
       for (let i = 0; i < x.numel; i++) x.data[i] = rng.normal();
@@ -93,5 +96,57 @@ describe('compileForInference matches model.eval().forward', () => {
   test('an input with the wrong channel count is rejected with the expected shape', () => {
     const infer = compileForInference(buildModel('resnet20'));
     assert.throws(() => infer(Tensor.zeros([1, 1, 8, 8])), /input must be \[N, 3, H, W\], got \[1, 1, 8, 8\]/);
+  });
+});
+
+// The blocked layout (native backend) against the plain forward, and the NCHW compiled one at the same batch. Tolerance
+// as above: Winograd F(4×4, 3×3) runs resnet18's 3×3 layers at 40×40 (100 tiles at 10×10) and resnet50's at batch 4.
+describe('compileForInference on blocked activations', {
+  skip: nativeKernels()?.blocked ? false : 'native addon not built',
+}, () => {
+  for (const [arch, shape] of [
+    ['resnet18', [2, 3, 40, 40]],
+    ['resnet50', [4, 3, 35, 35]],
+    ['resnet34', [1, 3, 32, 32]],
+  ] as const) {
+    test(`${arch} x=[${shape}] layout 'blocked'`, () => {
+      const model = buildModel(arch, { numClasses: 7 });
+      randomizeBatchNorms(model);
+      model.eval();
+      const x = Tensor.zeros(shape);
+      for (let i = 0; i < x.numel; i++) x.data[i] = rng.normal();
+      const want = noGrad(() => model.forward(x));
+      const input = x.data.slice();
+      const infer = compileForInference(model, { layout: 'blocked' });
+      const got = infer(x);
+      assert.deepEqual(x.data, input);
+      assertClose(got.data, want.data, { rtol: 1e-4, what: `${arch} logits` });
+      assertClose(got.data, compileForInference(model, { layout: 'nchw' })(x).data, {
+        rtol: 1e-4,
+        what: 'against nchw',
+      });
+      assert.deepEqual(infer(x).data, got.data);
+    });
+  }
+
+  // layer3 at 4×4 has one Winograd tile an image: batch 1 runs it direct, batch 16 by Winograd (16 tiles), each with
+  // its own packing.
+  test("resnet18 x=[1,3,64,64], then [16,3,64,64], then [1,...] again, layout 'blocked': one packing per layout", () => {
+    const model = buildModel('resnet18', { numClasses: 5 });
+    randomizeBatchNorms(model);
+    model.eval();
+    const infer = compileForInference(model, { layout: 'blocked' });
+    for (const n of [1, 16, 1]) {
+      const x = Tensor.zeros([n, 3, 64, 64]);
+      for (let i = 0; i < x.numel; i++) x.data[i] = rng.normal();
+      const want = noGrad(() => model.forward(x));
+      assertClose(infer(x).data, want.data, { rtol: 1e-4, what: `resnet18 logits at batch ${n}` });
+    }
+  });
+
+  test("layout 'blocked' is refused for option-A shortcuts (resnet20) and groups (resnext50_32x4d)", () => {
+    for (const arch of ['resnet20', 'resnext50_32x4d'] as const) {
+      assert.throws(() => compileForInference(buildModel(arch), { layout: 'blocked' }), /layout 'blocked' needs/);
+    }
   });
 });

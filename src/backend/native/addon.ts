@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import type { Kernels } from '../kernels.ts';
+import type { BlockedKernels, Kernels } from '../kernels.ts';
 
 export interface CpuInfo {
   avx2: boolean;
@@ -40,6 +40,13 @@ export interface NativeBinding {
   packConv2dWeight: Kernels['packConv2dWeight'];
   conv2dPackedLayout: Kernels['conv2dPackedLayout'];
   conv2dBackward: Kernels['conv2dBackward'];
+  blockedConvLayout: BlockedKernels['convLayout'];
+  packBlockedConv: BlockedKernels['packConv'];
+  blockedConv: BlockedKernels['conv'];
+  toBlocked: BlockedKernels['toBlocked'];
+  maxPool2dToBlocked: BlockedKernels['maxPool2d'];
+  fromBlocked: BlockedKernels['fromBlocked'];
+  blockedGlobalAvgPool: BlockedKernels['globalAvgPool'];
   batchNormTrain: Kernels['batchNormTrain'];
   batchNormApply: Kernels['batchNormApply'];
   batchNormBackward: Kernels['batchNormBackward'];

@@ -1,0 +1,81 @@
+// Inference on blocked activations: [N, C/16, H, W, 16] ("nchw16c"), channel c of pixel (y, x) at
+// ((n·C/16 + c/16)·H + y)·W + x)·16 + c%16. Every layer of a ResNet reads and writes this layout, so that a 1×1
+// convolution broadcasts its input straight from the activations (nothing packed per call) and Winograd's
+// transforms run over 16 channels at a time. The layout is the same on every instruction set; the tile kernels are
+// AVX-512 (tile_avx512.cc) with a portable version of the same code (tile_generic.cc) elsewhere.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "../conv/conv.h"
+
+namespace resnet::nchwc {
+
+constexpr size_t kBlock = 16;     // channels per block
+constexpr size_t kTileRows = 6;   // output pixels (or Winograd tiles) per microkernel tile
+constexpr size_t kGroupBlocks = 4;  // output-channel blocks per microkernel tile (64 channels)
+
+// Groups of up to kGroupBlocks output blocks (64 channels): the microkernel's width, and the unit of the packings.
+inline size_t groups_of(const ConvShape& s) { return (s.oc / kBlock + kGroupBlocks - 1) / kGroupBlocks; }
+inline size_t group_blocks(const ConvShape& s, size_t g) {
+  return s.oc / kBlock - g * kGroupBlocks < kGroupBlocks ? s.oc / kBlock - g * kGroupBlocks : kGroupBlocks;
+}
+
+// The weights of one group of output-channel blocks, for one run of the microkernel:
+// packed[((cb·taps + t)·16 + i)·width + o] = weight of input channel cb·16 + i, tap t, output channel o of the group;
+// width = 16·blocks (blocks ≤ kGroupBlocks, fewer only in a layer's last group).
+//
+// One run: `count` consecutive output pixels of one output row (or `count` Winograd tiles), each the sum over input
+// blocks cb and listed taps t of x[run pixel j]·w. Input pixel j of tap k is at x + cb·x_block + tap_offset[k] +
+// j·x_step, or + x_pixel[j] where x_pixel is given; tap k's weights are tap_index[k] of the packing. Output block ob of pixel j is y + ob·y_block + j·16;
+// then y = act(acc + bias[ob·16..] + residual) with residual addressed like y (it may be y).
+struct Run {
+  const float* x;
+  size_t x_step, x_block, blocks_in;
+  const int32_t* x_pixel;  // or null
+  const int32_t* tap_offset;
+  const int32_t* tap_index;
+  size_t taps, taps_total;
+  const float* w;
+  size_t blocks_out;  // ≤ kGroupBlocks
+  float* y;
+  size_t y_block;
+  const float* bias;      // [16·blocks_out] or null
+  const float* residual;  // or null
+  bool relu;
+  size_t count;
+};
+
+void run_avx512(const Run& r);
+void run_generic(const Run& r);
+// The version for the CPU: AVX-512 where the kernels dispatch to it, else the portable one.
+void run(const Run& r);
+
+// Whether the blocked path can run s: one group, no dilation, channel counts multiples of 16.
+bool conv_eligible(const ConvShape& s);
+// Weights [OC, C, KH, KW] packed for conv_forward: groups of 64 output channels one after the other.
+size_t conv_packed_size(const ConvShape& s);
+void conv_pack(const ConvShape& s, const float* w, float* packed);
+// y = act(conv(x) + bias + residual) on blocked x, y and residual (which may be y).
+void conv_forward(const ConvShape& s, const float* x, const float* packed, const ConvEpilogue& ep, float* y);
+
+// Winograd F(4×4, 3×3) on blocked tensors, for 3×3 stride-1 padding-1 convolutions (winograd.cc).
+bool winograd_eligible(const ConvShape& s);
+size_t winograd_packed_size(const ConvShape& s);
+void winograd_pack(const ConvShape& s, const float* w, float* packed);
+void winograd_forward(const ConvShape& s, const float* x, const float* packed, const ConvEpilogue& ep, float* y);
+// Its transforms as built for AVX-512 (winograd_avx512.cc): winograd_transforms.h's input_transform and
+// output_transform, which winograd.cc runs from its portable build elsewhere.
+void winograd_input_transform_avx512(const ConvShape& s, const float* x, size_t t0, size_t nt, size_t cb0,
+                                     size_t cb1, float* v, size_t v_xi);
+void winograd_output_transform_avx512(const ConvShape& s, const float* m, size_t m_xi, size_t t0, size_t nt,
+                                      size_t ob0, size_t ob1, const ConvEpilogue& ep, float* y);
+
+// Layout changes and pooling (layout.cc). n·c planes of h×w; c a multiple of 16.
+void to_blocked(size_t n, size_t c, size_t h, size_t w, const float* x, float* y);
+void from_blocked(size_t n, size_t c, size_t h, size_t w, const float* x, float* y);
+// Global average pooling of blocked x into [N, C].
+void global_avg_pool(size_t n, size_t c, size_t h, size_t w, const float* x, float* y);
+
+}  // namespace resnet::nchwc

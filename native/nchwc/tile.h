@@ -1,0 +1,96 @@
+// The blocked microkernel (nchwc.h's Run), written once with GCC vector types and compiled twice: in the AVX-512
+// library (tile_avx512.cc), where a 16-float vector is one zmm, and in the baseline one (tile_generic.cc), where GCC
+// splits it into SSE registers (correct, and slow: 24 vectors of accumulators do not fit). Include it inside a
+// namespace of its own; it must not be shared as inline code between the two.
+//
+// A tile is NP ≤ 6 pixels × OB ≤ 4 blocks of 16 output channels: NP·OB accumulators. Each step (input channel i of a
+// block, at one tap) loads the OB weight vectors once and broadcasts each pixel's input value against them: OB loads
+// and NP broadcasts for NP·OB FMAs (6 × 4: 10 loads for 24 FMAs, against the GEMM microkernel's 8 × 2: 10 for 16).
+// The input is read where it lies, 16 channels of a pixel in one cache line, so nothing is packed per call.
+
+#include "vec16.h"
+
+// Pixels [j, j + NP) of the run.
+template <int NP, int OB>
+__attribute__((always_inline)) inline void tile(const Run& r, size_t j, float* y) {
+  size_t at[NP];  // each pixel's input, from r.x
+#pragma GCC unroll 6
+  for (int p = 0; p < NP; p++) at[p] = r.x_pixel ? static_cast<size_t>(r.x_pixel[j + p]) : (j + p) * r.x_step;
+  v16 acc[NP][OB];
+#pragma GCC unroll 6
+  for (int p = 0; p < NP; p++) {
+#pragma GCC unroll 4
+    for (int o = 0; o < OB; o++) acc[p][o] = v16{};
+  }
+  const size_t width = OB * 16;
+  for (size_t cb = 0; cb < r.blocks_in; cb++) {
+    const float* xb = r.x + cb * r.x_block;
+    for (size_t k = 0; k < r.taps; k++) {
+      const float* xt = xb + r.tap_offset[k];
+      const float* wt = r.w + (cb * r.taps_total + static_cast<size_t>(r.tap_index[k])) * 16 * width;
+#pragma GCC unroll 4
+      for (size_t i = 0; i < 16; i++) {
+        v16 w[OB];
+#pragma GCC unroll 4
+        for (int o = 0; o < OB; o++) w[o] = load(wt + i * width + o * 16);
+#pragma GCC unroll 6
+        for (int p = 0; p < NP; p++) {
+          const float a = xt[at[p] + i];
+#pragma GCC unroll 4
+          for (int o = 0; o < OB; o++) acc[p][o] += a * w[o];
+        }
+      }
+    }
+  }
+  // y = act(acc + (bias + residual)), in the order the other paths add them.
+#pragma GCC unroll 4
+  for (int o = 0; o < OB; o++) {
+    const v16 b = r.bias ? load(r.bias + o * 16) : v16{};
+#pragma GCC unroll 6
+    for (int p = 0; p < NP; p++) {
+      float* out = y + o * r.y_block + p * 16;
+      v16 t = b;
+      if (r.residual) t += load(r.residual + (out - r.y));
+      v16 v = acc[p][o] + t;
+      if (r.relu) v = v < 0 ? v16{} : v;  // NaN < 0 is false: NaN stays
+      store(out, v);
+    }
+  }
+}
+
+template <int OB>
+void tile_of(size_t np, const Run& r, size_t j, float* y) {
+  switch (np) {
+    case 6: tile<6, OB>(r, j, y); break;
+    case 5: tile<5, OB>(r, j, y); break;
+    case 4: tile<4, OB>(r, j, y); break;
+    case 3: tile<3, OB>(r, j, y); break;
+    case 2: tile<2, OB>(r, j, y); break;
+    case 1: tile<1, OB>(r, j, y); break;
+    default: break;
+  }
+}
+
+// The run in the fewest tiles of at most 6 pixels, of sizes differing by at most one: every tile streams all of the
+// group's weights, so a 7-pixel row as 6 + 1 read them twice for the work of 1.2 tiles (resnet50's layer4
+// downsample, 7 pixels a row), where 4 + 3 gives each read more than half a tile's work.
+template <int OB>
+void run_blocks(const Run& r) {
+  const size_t tiles = (r.count + 5) / 6, small = r.count / tiles, large = r.count % tiles;
+  size_t j = 0;
+  for (size_t t = 0; t < tiles; t++) {
+    const size_t np = small + (t < large ? 1 : 0);
+    tile_of<OB>(np, r, j, r.y + j * 16);
+    j += np;
+  }
+}
+
+inline void run_tiles(const Run& r) {
+  switch (r.blocks_out) {
+    case 4: run_blocks<4>(r); break;
+    case 3: run_blocks<3>(r); break;
+    case 2: run_blocks<2>(r); break;
+    case 1: run_blocks<1>(r); break;
+    default: break;
+  }
+}

@@ -1,0 +1,221 @@
+// Winograd F(4×4, 3×3) on blocked tensors (nchwc.h) for 3×3 stride-1 padding-1 convolutions: U = G·g·Gᵀ per
+// (oc, c) once at packing, V = Bᵀ·d·B per 6×6 input tile and 16-channel block, M[ξ] = V[ξ]·U[ξ] for the 36 positions
+// ξ by the blocked microkernel, y = Aᵀ·m·A per tile with bias, residual and ReLU. For each ξ, V of a chunk of tiles
+// is laid out as a blocked image whose pixels are the tiles and U as a 1×1 convolution's packed weights, so the
+// products are plain runs of the microkernel, and the transforms work on whole 16-channel vectors
+// (winograd_transforms.h).
+#include <algorithm>
+
+#include "../conv/winograd.h"
+#include "../cpu/features.h"
+#include "../parallel.h"
+#include "../scratch.h"
+#include "nchwc.h"
+
+// Vectors of 16 floats returned by the transforms' inline helpers in SSE2 code: their ABI never crosses a call.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+namespace resnet::nchwc {
+namespace portable {
+#include "winograd_transforms.h"
+}  // namespace portable
+
+namespace {
+
+constexpr size_t kXi = 36;  // 6×6 transformed positions
+
+size_t tile_count(const ConvShape& s) { return s.n * ceil_div(s.oh, 4) * ceil_div(s.ow, 4); }
+
+
+// One position's packing: the groups of 64 output channels, each [C][width], one after the other.
+size_t u_stride(const ConvShape& s) { return ceil_div(s.c * s.oc, 16) * 16; }
+
+// G for F(4×4, 3×3), in double: the packing rounds each U value once.
+constexpr double kG[6][3] = {{0.25, 0, 0},
+                             {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                             {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                             {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                             {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                             {0, 0, 1}};
+
+// A chunk of nt tiles from tile t0 of the batch, with its V and M: ξ matrices v_xi and m_xi floats apart.
+struct Chunk {
+  size_t t0, nt;
+  float* v;
+  float* m;
+  size_t v_xi, m_xi;
+};
+
+Chunk chunk_of(const ConvShape& s, size_t t0, size_t nt, float* v, float* m) {
+  return {t0, nt, v, m, xi_stride(s.c * nt), xi_stride(s.oc * nt)};
+}
+
+// Scratch floats for the V and M of nt tiles.
+size_t v_floats(const ConvShape& s, size_t nt) { return kXi * xi_stride(s.c * nt); }
+size_t m_floats(const ConvShape& s, size_t nt) { return kXi * xi_stride(s.oc * nt); }
+
+// M[ξ][ob] = V[ξ]·U[ξ] for the items [i0, i1) of (ξ, group) pairs, item = ξ·groups + group: consecutive items share
+// ξ, so a range of them reads one U[ξ] at a time.
+void products(const ConvShape& s, const float* packed, const Chunk& c, size_t i0, size_t i1) {
+  const size_t groups = groups_of(s), row_floats = c.nt * kBlock;
+  const int32_t zero = 0;
+  for (size_t item = i0; item < i1; item++) {
+    const size_t xi = item / groups, g = item % groups;
+    Run r{};
+    r.x = c.v + xi * c.v_xi;
+    r.x_step = kBlock;
+    r.x_block = row_floats;
+    r.blocks_in = s.c / kBlock;
+    r.tap_offset = &zero;
+    r.tap_index = &zero;
+    r.taps = r.taps_total = 1;
+    r.w = packed + xi * u_stride(s) + g * s.c * kGroupBlocks * kBlock;
+    r.blocks_out = group_blocks(s, g);
+    r.y = c.m + xi * c.m_xi + g * kGroupBlocks * row_floats;
+    r.y_block = row_floats;
+    r.count = c.nt;
+    run(r);
+  }
+}
+
+// The transforms' AVX-512 build where the kernels run AVX-512, else the portable one.
+bool avx512() {
+#if defined(RESNET_HAVE_AVX512)
+  return kernel_isa() == Isa::kAvx512;
+#else
+  return false;
+#endif
+}
+
+void input_transform(const ConvShape& s, const float* x, const Chunk& c, size_t cb0, size_t cb1) {
+#if defined(RESNET_HAVE_AVX512)
+  if (avx512()) {
+    winograd_input_transform_avx512(s, x, c.t0, c.nt, cb0, cb1, c.v, c.v_xi);
+    return;
+  }
+#endif
+  portable::winograd_tiles::input_transform(s, x, c.t0, c.nt, cb0, cb1, c.v, c.v_xi);
+}
+
+void output_transform(const ConvShape& s, const Chunk& c, size_t ob0, size_t ob1, const ConvEpilogue& ep,
+                      float* y) {
+#if defined(RESNET_HAVE_AVX512)
+  if (avx512()) {
+    winograd_output_transform_avx512(s, c.m, c.m_xi, c.t0, c.nt, ob0, ob1, ep, y);
+    return;
+  }
+#endif
+  portable::winograd_tiles::output_transform(s, c.m, c.m_xi, c.t0, c.nt, ob0, ob1, ep, y);
+}
+
+// Tiles per chunk of a thread: V and M (36·(C + OC) floats a tile) of about 1.5 MB, which stay in L2 (1 MB a core)
+// or close between the transforms and the products; but at least C·OC/(C + OC) tiles, where reading all of U
+// (36·C·OC floats) for each chunk stops outweighing the chunk's own V and M, and at most 8 MB of them.
+size_t chunk_tiles(const ConvShape& s) {
+  const size_t tile_bytes = kXi * (s.c + s.oc) * sizeof(float);
+  const size_t by_cache = (size_t{3} << 19) / tile_bytes, by_weights = s.c * s.oc / (s.c + s.oc);
+  return std::max<size_t>(1, std::min(std::max(by_cache, by_weights), (size_t{8} << 20) / tile_bytes));
+}
+
+// Tiles per chunk that the threads share: V and M of up to 3 MB, which the two cores' L2 nearly hold. For 256
+// channels at 14×14, batch 8 (128 tiles, 9.4 MB of V and M), chunks of 32 took 3.1–3.2 ms against 3.2–3.3 for 64
+// and 3.4 for all 128 at once, although each chunk reads all of U (9.4 MB) again. A U too big to stay in L3 (32 MB,
+// shared) between chunks comes from memory for each, and its chunks take up to 8 MB: 512 channels at 7×7, batch 8
+// (U 37.7 MB), all 32 tiles in one chunk took 3.46–3.57 ms against 3.60–4.03 in two.
+size_t shared_chunk_tiles(const ConvShape& s) {
+  const size_t u_bytes = kXi * s.c * s.oc * sizeof(float);
+  const size_t budget = u_bytes > (size_t{16} << 20) ? size_t{8} << 20 : size_t{3} << 20;
+  return std::max<size_t>(1, budget / (kXi * (s.c + s.oc) * sizeof(float)));
+}
+
+// The first tile of chunk `chunk` of `chunks` over `total` tiles: an even split on multiples of the microkernel's
+// kTileRows, so that at most one chunk ends in a short tile of rows (196 tiles in four chunks: 48, 48, 48 and 52,
+// where chunks of 49 each ended in a 1-row tile, 4 FMAs for 5 loads).
+size_t chunk_start(size_t total, size_t chunk, size_t chunks) {
+  if (chunk == chunks) return total;
+  return std::min(total, (total * chunk / chunks + kTileRows / 2) / kTileRows * kTileRows);
+}
+
+// One chunk on the calling thread alone, in its own scratch.
+void forward_chunk(const ConvShape& s, const float* x, const float* packed, const ConvEpilogue& ep, float* y,
+                   size_t t0, size_t nt) {
+  const Chunk c = chunk_of(s, t0, nt, thread_scratch<kNchwcV>(v_floats(s, nt)),
+                           thread_scratch<kNchwcM>(m_floats(s, nt)));
+  input_transform(s, x, c, 0, s.c / kBlock);
+  products(s, packed, c, 0, kXi * groups_of(s));
+  output_transform(s, c, 0, s.oc / kBlock, ep, y);
+}
+
+// One chunk that the threads share, in the calling thread's scratch: the input transform split by input blocks,
+// the products by (ξ, group) (each thread reads only its share of U), the output transform by output blocks.
+void forward_shared(const ConvShape& s, const float* x, const float* packed, const ConvEpilogue& ep, float* y,
+                    size_t t0, size_t nt) {
+  const Chunk c = chunk_of(s, t0, nt, thread_scratch<kNchwcV>(v_floats(s, nt)),
+                           thread_scratch<kNchwcM>(m_floats(s, nt)));
+  parallel_ranges(s.c / kBlock, 1, [&](size_t cb0, size_t cb1) { input_transform(s, x, c, cb0, cb1); });
+  parallel_ranges(kXi * groups_of(s), 1, [&](size_t i0, size_t i1) { products(s, packed, c, i0, i1); });
+  parallel_ranges(s.oc / kBlock, 1, [&](size_t ob0, size_t ob1) { output_transform(s, c, ob0, ob1, ep, y); });
+}
+
+}  // namespace
+
+bool winograd_eligible(const ConvShape& s) {
+  return s.kh == 3 && s.kw == 3 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 1 && s.pad_w == 1 &&
+         s.dilation_h == 1 && s.dilation_w == 1 && s.groups == 1 && s.c % kBlock == 0 && s.oc % kBlock == 0 &&
+         s.oh == s.h && s.ow == s.w;
+}
+
+size_t winograd_packed_size(const ConvShape& s) { return kXi * u_stride(s); }
+
+void winograd_pack(const ConvShape& s, const float* w, float* packed) {
+  const size_t stride = u_stride(s);
+  parallel_ranges(s.oc, 1, [&](size_t oc0, size_t oc1) {
+    for (size_t oc = oc0; oc < oc1; oc++) {
+      const size_t g = oc / (kGroupBlocks * kBlock), width = group_blocks(s, g) * kBlock;
+      const size_t o = oc % (kGroupBlocks * kBlock);
+      float* group = packed + g * s.c * kGroupBlocks * kBlock;
+      for (size_t c = 0; c < s.c; c++) {
+        const float* k = w + (oc * s.c + c) * 9;
+        double gg[6][3];  // G·g
+        for (size_t i = 0; i < 6; i++) {
+          for (size_t j = 0; j < 3; j++) gg[i][j] = kG[i][0] * k[j] + kG[i][1] * k[3 + j] + kG[i][2] * k[6 + j];
+        }
+        for (size_t i = 0; i < 6; i++) {
+          for (size_t q = 0; q < 6; q++) {
+            const double u = gg[i][0] * kG[q][0] + gg[i][1] * kG[q][1] + gg[i][2] * kG[q][2];
+            group[(i * 6 + q) * stride + c * width + o] = static_cast<float>(u);
+          }
+        }
+      }
+    }
+  });
+}
+
+void winograd_forward(const ConvShape& s, const float* x, const float* packed, const ConvEpilogue& ep, float* y) {
+  const size_t total = tile_count(s);
+  if (total == 0) return;
+  const size_t threads = in_parallel_for() ? 1 : num_threads();
+  const size_t per_chunk = std::min(chunk_tiles(s), total);
+  if (threads > 1 && total < threads * per_chunk) {
+    // Too few tiles for a chunk per thread: the threads share chunks of them, as few as the scratch allows.
+    const size_t chunks = ceil_div(total, shared_chunk_tiles(s));
+    for (size_t chunk = 0; chunk < chunks; chunk++) {
+      const size_t t0 = chunk_start(total, chunk, chunks), t1 = chunk_start(total, chunk + 1, chunks);
+      if (t1 > t0) forward_shared(s, x, packed, ep, y, t0, t1 - t0);
+    }
+    return;
+  }
+  // Chunks of about per_chunk tiles, as many for each thread.
+  const size_t chunks = ceil_div(ceil_div(total, per_chunk), threads) * threads;
+  auto one = [&](size_t chunk) {
+    const size_t t0 = chunk_start(total, chunk, chunks), t1 = chunk_start(total, chunk + 1, chunks);
+    if (t1 > t0) forward_chunk(s, x, packed, ep, y, t0, t1 - t0);
+  };
+  if (threads > 1) {
+    parallel_for(chunks, one);
+  } else {
+    for (size_t chunk = 0; chunk < chunks; chunk++) one(chunk);
+  }
+}
+
+}  // namespace resnet::nchwc
