@@ -41,6 +41,7 @@ struct Run {
   size_t blocks_out;  // ≤ kGroupBlocks
   float* y;
   size_t y_block;
+  bool accumulate;        // add to what y holds (a later slice of the input blocks), rather than overwrite it
   const float* bias;      // [16·blocks_out] or null
   const float* residual;  // or null
   bool relu;

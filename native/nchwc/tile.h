@@ -20,7 +20,7 @@ __attribute__((always_inline)) inline void tile(const Run& r, size_t j, float* y
 #pragma GCC unroll 6
   for (int p = 0; p < NP; p++) {
 #pragma GCC unroll 4
-    for (int o = 0; o < OB; o++) acc[p][o] = v16{};
+    for (int o = 0; o < OB; o++) acc[p][o] = r.accumulate ? load(y + o * r.y_block + p * 16) : v16{};
   }
   const size_t width = OB * 16;
   for (size_t cb = 0; cb < r.blocks_in; cb++) {
