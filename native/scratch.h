@@ -31,7 +31,7 @@ struct ScratchBuffer {
 // What each scratch buffer holds: two uses that are live at the same time must not share one.
 enum ScratchUse : int { kIm2col, kPackedWeight, kWeightGradPartials, kWinogradV, kWinogradM, kPackedA, kPackedB,
                        kPoolPlane, kImageColumns, kWinogradGatherV, kWinogradGatherG, kGemmAccumulator,
-                       kNchwcV, kNchwcM };
+                       kNchwcV, kNchwcM, kNchwcGather };
 
 // This thread's buffer for `Use`, grown to at least `floats`; contents are undefined.
 template <ScratchUse Use>

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "../parallel.h"
+#include "../scratch.h"
 #include "nchwc.h"
 
 namespace resnet::nchwc {
@@ -51,8 +52,8 @@ std::vector<ColumnRun> column_runs(const ConvShape& s) {
 }
 
 // A 1×1 unpadded convolution's output plane is one row, cut into pieces of at most this many pixels, of even sizes,
-// so that the threads can share an image; a strided one's pieces cross output rows (resnet50's layer4 downsample,
-// 7 pixels a row, would otherwise run tiles of 4 and 3).
+// so that the threads can share an image; a strided one's (gathered first, below) as well, where runs along its
+// output rows ran tiles of 4 and 3 on 7-pixel rows (resnet50's layer4 downsample).
 constexpr size_t kFlatPiece = 48;
 
 // Weights up to this size stay in L2 (1 MB a core) beside a row's input.
@@ -82,6 +83,20 @@ void run_sliced(const Run& r) {
     part.residual = last && !(in_place && r.blocks_in > kSliceBlocks) ? r.residual : nullptr;
     part.relu = last && r.relu;
     run(part);
+  }
+}
+
+// The input pixels a strided 1×1 convolution reads, of one image, as a blocked plane of the output's size.
+void gather_pixels(const ConvShape& s, const float* xi, float* out) {
+  const size_t blocks = s.c / kBlock;
+  for (size_t cb = 0; cb < blocks; cb++) {
+    const float* plane = xi + cb * s.h * s.w * kBlock;
+    for (size_t oy = 0; oy < s.oh; oy++) {
+      for (size_t ox = 0; ox < s.ow; ox++) {
+        std::copy_n(plane + (oy * s.stride_h * s.w + ox * s.stride_w) * kBlock, kBlock, out);
+        out += kBlock;
+      }
+    }
   }
 }
 
@@ -122,9 +137,14 @@ void conv_forward(const ConvShape& s, const float* x, const float* packed, const
   // weights once per image, and the image's input is read once per group.
   const size_t items = s.n * groups * rows;
   const bool groups_inner = conv_packed_size(s) * sizeof(float) <= kGroupsInnerBytes;
+  // A strided 1×1 convolution first copies the input pixels it reads, an image at a time, into scratch: there they
+  // are the plane of a stride-1 one, whose runs read them back from L2 for every group, where in place they lay
+  // every other cache line of every other row, spread over 4× the memory.
+  const bool gather = flat && (s.stride_h > 1 || s.stride_w > 1);
   auto work = [&](size_t i0, size_t i1) {
     int32_t offsets[64], indices[64];  // taps of a run (3×3: 9; 7×7: 49)
-    int32_t pixels[kFlatPiece];        // a strided 1×1 piece's input pixels
+    float* gathered = gather ? thread_scratch<kNchwcGather>(cb_in * plane * kBlock) : nullptr;
+    size_t gathered_image = SIZE_MAX;
     for (size_t item = i0; item < i1; item++) {
       const size_t img = item / (groups * rows);
       const size_t g = groups_inner ? item % groups : item / rows % groups;
@@ -149,17 +169,15 @@ void conv_forward(const ConvShape& s, const float* x, const float* packed, const
         r.y = y + out_at + p0 * kBlock;
         r.residual = ep.residual ? ep.residual + (r.y - y) : nullptr;
         r.count = plane * (row + 1) / rows - p0;
-        if (s.stride_h == 1 && s.stride_w == 1) {
-          r.x = xi + p0 * kBlock;
-          r.x_step = kBlock;
-        } else {
-          // Across output rows, a strided piece's pixels are not evenly spaced in the input: each has its offset.
-          r.x = xi;
-          for (size_t j = 0; j < r.count; j++) {
-            const size_t oy = (p0 + j) / s.ow, ox = (p0 + j) % s.ow;
-            pixels[j] = static_cast<int32_t>((oy * s.stride_h * s.w + ox * s.stride_w) * kBlock);
+        r.x = xi + p0 * kBlock;
+        r.x_step = kBlock;
+        if (gather) {
+          if (img != gathered_image) {
+            gather_pixels(s, xi, gathered);
+            gathered_image = img;
           }
-          r.x_pixel = pixels;
+          r.x = gathered + p0 * kBlock;
+          r.x_block = plane * kBlock;
         }
         run_sliced(r);
         continue;

@@ -28,12 +28,12 @@ inline size_t group_blocks(const ConvShape& s, size_t g) {
 //
 // One run: `count` consecutive output pixels of one output row (or `count` Winograd tiles), each the sum over input
 // blocks cb and listed taps t of x[run pixel j]·w. Input pixel j of tap k is at x + cb·x_block + tap_offset[k] +
-// j·x_step, or + x_pixel[j] where x_pixel is given; tap k's weights are tap_index[k] of the packing. Output block ob of pixel j is y + ob·y_block + j·16;
-// then y = act(acc + bias[ob·16..] + residual) with residual addressed like y (it may be y).
+// j·x_step; tap k's weights are tap_index[k] of the packing. Output block ob of pixel j is y + ob·y_block + j·16;
+// then y = act(acc + bias[ob·16..] + residual), acc starting from what y holds where `accumulate`, and the residual
+// addressed like y (it may be y).
 struct Run {
   const float* x;
   size_t x_step, x_block, blocks_in;
-  const int32_t* x_pixel;  // or null
   const int32_t* tap_offset;
   const int32_t* tap_index;
   size_t taps, taps_total;
@@ -41,7 +41,7 @@ struct Run {
   size_t blocks_out;  // ≤ kGroupBlocks
   float* y;
   size_t y_block;
-  bool accumulate;        // add to what y holds (a later slice of the input blocks), rather than overwrite it
+  bool accumulate;        // add to y (a later slice of the input blocks) rather than overwrite it
   const float* bias;      // [16·blocks_out] or null
   const float* residual;  // or null
   bool relu;

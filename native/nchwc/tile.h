@@ -15,7 +15,7 @@ template <int NP, int OB>
 __attribute__((always_inline)) inline void tile(const Run& r, size_t j, float* y) {
   size_t at[NP];  // each pixel's input, from r.x
 #pragma GCC unroll 6
-  for (int p = 0; p < NP; p++) at[p] = r.x_pixel ? static_cast<size_t>(r.x_pixel[j + p]) : (j + p) * r.x_step;
+  for (int p = 0; p < NP; p++) at[p] = (j + p) * r.x_step;
   v16 acc[NP][OB];
 #pragma GCC unroll 6
   for (int p = 0; p < NP; p++) {
