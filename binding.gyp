@@ -53,7 +53,9 @@
         "native/conv/direct_avx2_fma.cc",
         "native/cpu/peak_avx2_fma.cc",
         "native/gemm/ukernel_avx2_fma.cc",
-        "native/layers/batch_norm_avx2_fma.cc"
+        "native/layers/batch_norm_avx2_fma.cc",
+        "native/nchwc/tile_avx2_fma.cc",
+        "native/nchwc/winograd_avx2_fma.cc"
       ],
       "cflags_cc": ["-O3"],
       "conditions": [

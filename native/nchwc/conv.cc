@@ -20,7 +20,7 @@ namespace {
 size_t group_floats(const ConvShape& s, size_t g) { return s.c * s.kh * s.kw * group_blocks(s, g) * kBlock; }
 
 // Where a group's packing starts: every group before it is a full 64 channels wide.
-size_t group_offset(const ConvShape& s, size_t g) { return g * s.c * s.kh * s.kw * kGroupBlocks * kBlock; }
+size_t group_offset(const ConvShape& s, size_t g) { return g * s.c * s.kh * s.kw * group_width() * kBlock; }
 
 // The valid range [lo, hi) of kernel offsets for output coordinate o along an axis of `in` inputs.
 struct Range {
@@ -116,7 +116,7 @@ void conv_pack(const ConvShape& s, const float* w, float* packed) {
     for (size_t c = 0; c < s.c; c++) {
       for (size_t t = 0; t < taps; t++) {
         for (size_t o = 0; o < width; o++) {
-          const size_t oc = g * kGroupBlocks * kBlock + o;
+          const size_t oc = g * group_width() * kBlock + o;
           out[(((c / kBlock) * taps + t) * kBlock + c % kBlock) * width + o] = w[(oc * s.c + c) * taps + t];
         }
       }
@@ -156,12 +156,12 @@ void conv_forward(const ConvShape& s, const float* x, const float* packed, const
       r.w = packed + group_offset(s, g);
       r.blocks_out = group_blocks(s, g);
       r.y_block = plane_out;
-      r.bias = ep.bias ? ep.bias + g * kGroupBlocks * kBlock : nullptr;
+      r.bias = ep.bias ? ep.bias + g * group_width() * kBlock : nullptr;
       r.relu = ep.relu;
       r.tap_offset = offsets;
       r.tap_index = indices;
       const float* xi = x + img * cb_in * plane_in;
-      const size_t out_at = (img * (s.oc / kBlock) + g * kGroupBlocks) * plane_out;
+      const size_t out_at = (img * (s.oc / kBlock) + g * group_width()) * plane_out;
       if (flat) {
         const size_t p0 = plane * row / rows;
         offsets[0] = indices[0] = 0;

@@ -2,7 +2,7 @@
 // ((n·C/16 + c/16)·H + y)·W + x)·16 + c%16. Every layer of a ResNet reads and writes this layout, so that a 1×1
 // convolution broadcasts its input straight from the activations (nothing packed per call) and Winograd's
 // transforms run over 16 channels at a time. The layout is the same on every instruction set; the tile kernels are
-// AVX-512 (tile_avx512.cc) with a portable version of the same code (tile_generic.cc) elsewhere.
+// one source (tile.h) built for AVX-512, AVX2 and any CPU.
 #pragma once
 
 #include <cstddef>
@@ -14,17 +14,22 @@ namespace resnet::nchwc {
 
 constexpr size_t kBlock = 16;     // channels per block
 constexpr size_t kTileRows = 6;   // output pixels (or Winograd tiles) per microkernel tile
-constexpr size_t kGroupBlocks = 4;  // output-channel blocks per microkernel tile (64 channels)
 
-// Groups of up to kGroupBlocks output blocks (64 channels): the microkernel's width, and the unit of the packings.
-inline size_t groups_of(const ConvShape& s) { return (s.oc / kBlock + kGroupBlocks - 1) / kGroupBlocks; }
+// Output-channel blocks per group: the microkernel's tile width, and the unit of the weight packings. A tile holds
+// 6 pixels × that many blocks of accumulators: 4 blocks (24 zmm of 32) with AVX-512, 1 block (12 ymm of 16)
+// elsewhere. Fixed for the process (the kernels' instruction set is), so packings never cross widths.
+size_t group_width();
+constexpr size_t kMaxGroupBlocks = 4;
+
+inline size_t groups_of(const ConvShape& s) { return (s.oc / kBlock + group_width() - 1) / group_width(); }
 inline size_t group_blocks(const ConvShape& s, size_t g) {
-  return s.oc / kBlock - g * kGroupBlocks < kGroupBlocks ? s.oc / kBlock - g * kGroupBlocks : kGroupBlocks;
+  const size_t left = s.oc / kBlock - g * group_width();
+  return left < group_width() ? left : group_width();
 }
 
 // The weights of one group of output-channel blocks, for one run of the microkernel:
 // packed[((cb·taps + t)·16 + i)·width + o] = weight of input channel cb·16 + i, tap t, output channel o of the group;
-// width = 16·blocks (blocks ≤ kGroupBlocks, fewer only in a layer's last group).
+// width = 16·blocks (blocks ≤ group_width(), fewer only in a layer's last group).
 //
 // One run: `count` consecutive output pixels of one output row (or `count` Winograd tiles), each the sum over input
 // blocks cb and listed taps t of x[run pixel j]·w. Input pixel j of tap k is at x + cb·x_block + tap_offset[k] +
@@ -38,7 +43,7 @@ struct Run {
   const int32_t* tap_index;
   size_t taps, taps_total;
   const float* w;
-  size_t blocks_out;  // ≤ kGroupBlocks
+  size_t blocks_out;  // ≤ group_width()
   float* y;
   size_t y_block;
   bool accumulate;        // add to y (a later slice of the input blocks) rather than overwrite it
@@ -49,8 +54,9 @@ struct Run {
 };
 
 void run_avx512(const Run& r);
+void run_avx2_fma(const Run& r);
 void run_generic(const Run& r);
-// The version for the CPU: AVX-512 where the kernels dispatch to it, else the portable one.
+// The version for the instruction set the kernels dispatch to (kernel_isa()).
 void run(const Run& r);
 
 // Whether the blocked path can run s: one group, no dilation, channel counts multiples of 16.
@@ -66,12 +72,16 @@ bool winograd_eligible(const ConvShape& s);
 size_t winograd_packed_size(const ConvShape& s);
 void winograd_pack(const ConvShape& s, const float* w, float* packed);
 void winograd_forward(const ConvShape& s, const float* x, const float* packed, const ConvEpilogue& ep, float* y);
-// Its transforms as built for AVX-512 (winograd_avx512.cc): winograd_transforms.h's input_transform and
-// output_transform, which winograd.cc runs from its portable build elsewhere.
+// Its transforms as built for AVX-512 and AVX2 (winograd_{avx512,avx2_fma}.cc): winograd_transforms.h's
+// input_transform and output_transform, which winograd.cc runs from its portable build elsewhere.
 void winograd_input_transform_avx512(const ConvShape& s, const float* x, size_t t0, size_t nt, size_t cb0,
                                      size_t cb1, float* v, size_t v_xi);
 void winograd_output_transform_avx512(const ConvShape& s, const float* m, size_t m_xi, size_t t0, size_t nt,
                                       size_t ob0, size_t ob1, const ConvEpilogue& ep, float* y);
+void winograd_input_transform_avx2_fma(const ConvShape& s, const float* x, size_t t0, size_t nt, size_t cb0,
+                                       size_t cb1, float* v, size_t v_xi);
+void winograd_output_transform_avx2_fma(const ConvShape& s, const float* m, size_t m_xi, size_t t0, size_t nt,
+                                        size_t ob0, size_t ob1, const ConvEpilogue& ep, float* y);
 
 // Layout changes and pooling (layout.cc). n·c planes of h×w; c a multiple of 16.
 void to_blocked(size_t n, size_t c, size_t h, size_t w, const float* x, float* y);

@@ -52,7 +52,7 @@ __attribute__((always_inline)) inline void tile(const Run& r, size_t j, float* y
       v16 t = b;
       if (r.residual) t += load(r.residual + (out - r.y));
       v16 v = acc[p][o] + t;
-      if (r.relu) v = v < 0 ? v16{} : v;  // NaN < 0 is false: NaN stays
+      if (r.relu) v = relu(v);
       store(out, v);
     }
   }

@@ -1,4 +1,4 @@
-// The blocked microkernel (tile.h) for any CPU, and the dispatch to the AVX-512 build where the kernels run AVX-512.
+// The blocked microkernel (tile.h) for any CPU, the dispatch to the AVX-512 and AVX2 builds, and the tile width.
 #include "../cpu/features.h"
 
 // Vectors of 16 floats returned by inline helpers in SSE2 code: their ABI never crosses a call.
@@ -12,14 +12,21 @@ namespace generic {
 
 void run_generic(const Run& r) { generic::run_tiles(r); }
 
+size_t group_width() {
+  static const size_t width = kernel_isa() == Isa::kAvx512 ? kMaxGroupBlocks : 1;
+  return width;
+}
+
 void run(const Run& r) {
+  switch (kernel_isa()) {
 #if defined(RESNET_HAVE_AVX512)
-  if (kernel_isa() == Isa::kAvx512) {
-    run_avx512(r);
-    return;
-  }
+    case Isa::kAvx512: run_avx512(r); return;
 #endif
-  run_generic(r);
+#if defined(RESNET_HAVE_AVX2_FMA)
+    case Isa::kAvx2Fma: run_avx2_fma(r); return;
+#endif
+    default: run_generic(r); return;
+  }
 }
 
 }  // namespace resnet::nchwc

@@ -69,43 +69,39 @@ void products(const ConvShape& s, const float* packed, const Chunk& c, size_t i0
     r.tap_offset = &zero;
     r.tap_index = &zero;
     r.taps = r.taps_total = 1;
-    r.w = packed + xi * u_stride(s) + g * s.c * kGroupBlocks * kBlock;
+    r.w = packed + xi * u_stride(s) + g * s.c * group_width() * kBlock;
     r.blocks_out = group_blocks(s, g);
-    r.y = c.m + xi * c.m_xi + g * kGroupBlocks * row_floats;
+    r.y = c.m + xi * c.m_xi + g * group_width() * row_floats;
     r.y_block = row_floats;
     r.count = c.nt;
     run(r);
   }
 }
 
-// The transforms' AVX-512 build where the kernels run AVX-512, else the portable one.
-bool avx512() {
-#if defined(RESNET_HAVE_AVX512)
-  return kernel_isa() == Isa::kAvx512;
-#else
-  return false;
-#endif
-}
-
+// The transforms' build for the instruction set the kernels dispatch to, else the portable one.
 void input_transform(const ConvShape& s, const float* x, const Chunk& c, size_t cb0, size_t cb1) {
+  switch (kernel_isa()) {
 #if defined(RESNET_HAVE_AVX512)
-  if (avx512()) {
-    winograd_input_transform_avx512(s, x, c.t0, c.nt, cb0, cb1, c.v, c.v_xi);
-    return;
-  }
+    case Isa::kAvx512: winograd_input_transform_avx512(s, x, c.t0, c.nt, cb0, cb1, c.v, c.v_xi); return;
 #endif
-  portable::winograd_tiles::input_transform(s, x, c.t0, c.nt, cb0, cb1, c.v, c.v_xi);
+#if defined(RESNET_HAVE_AVX2_FMA)
+    case Isa::kAvx2Fma: winograd_input_transform_avx2_fma(s, x, c.t0, c.nt, cb0, cb1, c.v, c.v_xi); return;
+#endif
+    default: portable::winograd_tiles::input_transform(s, x, c.t0, c.nt, cb0, cb1, c.v, c.v_xi); return;
+  }
 }
 
 void output_transform(const ConvShape& s, const Chunk& c, size_t ob0, size_t ob1, const ConvEpilogue& ep,
                       float* y) {
+  switch (kernel_isa()) {
 #if defined(RESNET_HAVE_AVX512)
-  if (avx512()) {
-    winograd_output_transform_avx512(s, c.m, c.m_xi, c.t0, c.nt, ob0, ob1, ep, y);
-    return;
-  }
+    case Isa::kAvx512: winograd_output_transform_avx512(s, c.m, c.m_xi, c.t0, c.nt, ob0, ob1, ep, y); return;
 #endif
-  portable::winograd_tiles::output_transform(s, c.m, c.m_xi, c.t0, c.nt, ob0, ob1, ep, y);
+#if defined(RESNET_HAVE_AVX2_FMA)
+    case Isa::kAvx2Fma: winograd_output_transform_avx2_fma(s, c.m, c.m_xi, c.t0, c.nt, ob0, ob1, ep, y); return;
+#endif
+    default: portable::winograd_tiles::output_transform(s, c.m, c.m_xi, c.t0, c.nt, ob0, ob1, ep, y); return;
+  }
 }
 
 // Tiles per chunk of a thread: V and M (36·(C + OC) floats a tile) of about 1.5 MB, which stay in L2 (1 MB a core)
@@ -171,9 +167,9 @@ void winograd_pack(const ConvShape& s, const float* w, float* packed) {
   const size_t stride = u_stride(s);
   parallel_ranges(s.oc, 1, [&](size_t oc0, size_t oc1) {
     for (size_t oc = oc0; oc < oc1; oc++) {
-      const size_t g = oc / (kGroupBlocks * kBlock), width = group_blocks(s, g) * kBlock;
-      const size_t o = oc % (kGroupBlocks * kBlock);
-      float* group = packed + g * s.c * kGroupBlocks * kBlock;
+      const size_t g = oc / (group_width() * kBlock), width = group_blocks(s, g) * kBlock;
+      const size_t o = oc % (group_width() * kBlock);
+      float* group = packed + g * s.c * group_width() * kBlock;
       for (size_t c = 0; c < s.c; c++) {
         const float* k = w + (oc * s.c + c) * 9;
         double gg[6][3];  // G·g

@@ -126,7 +126,7 @@ __attribute__((always_inline)) inline void output_tile(const float* m, size_t m_
     for (size_t c = 0; c < (Full ? 4 : cols); c++) {
       const size_t at = (r * ow + c) * 16;
       v16 out = o[c] + (Residual ? bias + load(res + at) : bias);
-      if (Relu) out = out < 0.0f ? v16{} : out;  // NaN < 0 is false: NaN stays, as torch.relu keeps it
+      if (Relu) out = relu(out);
       store(y + at, out);
     }
   }
