@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { noGrad } from '../../src/autograd/tape.ts';
-import { nativeKernels } from '../../src/backend/native/index.ts';
+import { kernels } from '../../src/backend/index.ts';
 import { compileForInference } from '../../src/infer/index.ts';
 import { buildModel } from '../../src/models/registry.ts';
 import type { Bottleneck, ResNet } from '../../src/models/resnet.ts';
@@ -102,7 +102,9 @@ describe('compileForInference matches model.eval().forward', () => {
 // The blocked layout (native backend) against the plain forward, and the NCHW compiled one at the same batch. Tolerance
 // as above: Winograd F(4×4, 3×3) runs resnet18's 3×3 layers at 40×40 (100 tiles at 10×10) and resnet50's at batch 4.
 describe('compileForInference on blocked activations', {
-  skip: nativeKernels()?.blocked ? false : 'native addon not built',
+  skip: kernels().blocked
+    ? false
+    : 'the backend in use has no blocked kernels (native addon not built, or RESNET_BACKEND=js)',
 }, () => {
   for (const [arch, shape] of [
     ['resnet18', [2, 3, 40, 40]],
