@@ -19,6 +19,14 @@ size_t window_output(size_t in, size_t kernel, size_t stride, size_t pad, size_t
 
 }  // namespace
 
+void expect_residual_not_overlapping(Napi::Env env, const Float32Span& residual, const Float32Span& y,
+                                     const char* fn) {
+  if (!residual.data || residual.data == y.data) return;
+  if (ranges_overlap(residual.data, residual.length, y.data, y.length)) {
+    throw Napi::RangeError::New(env, std::string(fn) + ": residual overlaps y; it must be y itself or apart from it");
+  }
+}
+
 ConvShape arg_conv_shape(const Napi::CallbackInfo& info, size_t i, const char* fn) {
   Napi::Env env = info.Env();
   if (!info[i].IsObject()) throw Napi::TypeError::New(env, std::string(fn) + ": geometry must be an object");
@@ -56,15 +64,6 @@ namespace {
 size_t input_size(const ConvShape& s) { return s.n * s.c * s.h * s.w; }
 size_t output_size(const ConvShape& s) { return s.n * s.oc * s.oh * s.ow; }
 size_t weight_size(const ConvShape& s) { return s.oc * s.k(); }
-
-// The residual may be y itself (an inference block writing its output over its input) but not part of it.
-void expect_residual_not_overlapping(Napi::Env env, const Float32Span& residual, const Float32Span& y,
-                                     const char* fn) {
-  if (!residual.data || residual.data == y.data) return;
-  if (ranges_overlap(residual.data, residual.length, y.data, y.length)) {
-    throw Napi::RangeError::New(env, std::string(fn) + ": residual overlaps y; it must be y itself or apart from it");
-  }
-}
 
 }  // namespace
 

@@ -81,9 +81,7 @@ Napi::Value BlockedConvBinding(const Napi::CallbackInfo& info) {
   if (bias.data) expect_length(env, bias.length, s.oc, fn, "bias");
   if (residual.data) expect_length(env, residual.length, out, fn, "residual");
   expect_length(env, y.length, out, fn, "y");
-  if (residual.data && residual.data != y.data && ranges_overlap(residual.data, residual.length, y.data, y.length)) {
-    throw Napi::RangeError::New(env, std::string(fn) + ": residual overlaps y; it must be y itself or apart from it");
-  }
+  expect_residual_not_overlapping(env, residual, y, fn);
   if (ranges_overlap(x.data, x.length, y.data, y.length)) {
     throw Napi::RangeError::New(env, std::string(fn) + ": x overlaps y");
   }

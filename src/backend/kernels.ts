@@ -281,16 +281,8 @@ export interface BlockedKernels {
   convLayout(g: ConvGeometry): string | null;
   /** w [OC, C, KH, KW] in the layout convLayout(g) names, for conv. */
   packConv(g: ConvGeometry, w: Float32Array): Float32Array;
-  /** y = act(conv(x) + bias + residual), x, y and residual (which may be y) blocked. */
-  conv(
-    g: ConvGeometry,
-    x: Float32Array,
-    packedW: Float32Array,
-    bias: Float32Array | null,
-    residual: Float32Array | null,
-    relu: boolean,
-    y: Float32Array,
-  ): void;
+  /** y = act(conv(x) + bias + residual) with packConv's weights; x, y and residual (which may be y) blocked. */
+  conv: Kernels['conv2dFusedPacked'];
   /** NCHW x [N, C, H, W] into blocked y (C a multiple of 16). */
   toBlocked(n: number, c: number, h: number, w: number, x: Float32Array, y: Float32Array): void;
   /** maxPool2d's values (no indices) of NCHW x into blocked y (C a multiple of 16). */

@@ -28,48 +28,62 @@ function randomizeBatchNorms(model: ReturnType<typeof buildModel>): void {
   }
 }
 
-// NCHW activations throughout (layout 'nchw'); the blocked layout, which 'auto' picks for resnet18 and resnet50 on the
-// native backend, is tested below.
+// Both layouts: NCHW throughout, and blocked from the stem's max pool to the average pool (native backend; 'auto' picks
+// it for every model here but the option-A resnet20 and the grouped resnext50_32x4d, which it refuses). Winograd
+// F(4×4, 3×3) runs resnet18's 3×3 layers at 40×40 (100 tiles at 10×10) and resnet50's at batch 4; batches over 2 run
+// the first two stages 2 images at a time (resnet50 at 4, resnet20 at 3: 2 + 1).
+const blockedSkip = kernels().blocked
+  ? false
+  : 'the backend in use has no blocked kernels (native addon not built, or RESNET_BACKEND=js)';
+
 describe('compileForInference matches model.eval().forward', () => {
-  for (const [arch, shape] of [
-    ['resnet18', [2, 3, 40, 40]],
-    ['resnet50', [1, 3, 35, 35]],
-    ['resnext50_32x4d', [1, 3, 32, 32]],
-    ['resnet20', [3, 3, 13, 13]],
+  for (const [arch, shape, layouts] of [
+    ['resnet18', [2, 3, 40, 40], ['nchw', 'blocked']],
+    ['resnet50', [4, 3, 35, 35], ['nchw', 'blocked']],
+    ['resnet34', [1, 3, 32, 32], ['blocked']],
+    ['resnext50_32x4d', [1, 3, 32, 32], ['nchw']],
+    ['resnet20', [3, 3, 13, 13], ['nchw']],
   ] as const) {
-    test(`${arch} x=[${shape}] layout 'nchw'`, () => {
-      const model = buildModel(arch, { numClasses: 7 });
-      randomizeBatchNorms(model);
-      model.eval();
-      const x = Tensor.zeros(shape);
-      for (let i = 0; i < x.numel; i++) x.data[i] = rng.normal();
-      const want = noGrad(() => model.forward(x));
-      const input = x.data.slice();
-      const infer = compileForInference(model, { layout: 'nchw' });
-      const got = infer(x);
-      // Blocks write their last convolution over their input's buffer, never over the caller's tensor.
-      assert.deepEqual(x.data, input);
-      assert.deepEqual(got.shape, want.shape);
-      assertClose(got.data, want.data, { rtol: 1e-4, what: `${arch} logits` });
-      // A second call reuses the pooled buffers and must give the same answer.
-      assert.deepEqual(infer(x).data, got.data);
-    });
+    for (const layout of layouts) {
+      test(`${arch} x=[${shape}] layout '${layout}'`, { skip: layout === 'blocked' && blockedSkip }, () => {
+        const model = buildModel(arch, { numClasses: 7 });
+        randomizeBatchNorms(model);
+        model.eval();
+        const x = Tensor.zeros(shape);
+        for (let i = 0; i < x.numel; i++) x.data[i] = rng.normal();
+        const want = noGrad(() => model.forward(x));
+        const input = x.data.slice();
+        const infer = compileForInference(model, { layout });
+        const got = infer(x);
+        // Blocks write their last convolution over their input's buffer, never over the caller's tensor.
+        assert.deepEqual(x.data, input);
+        assert.deepEqual(got.shape, want.shape);
+        assertClose(got.data, want.data, { rtol: 1e-4, what: `${arch} logits` });
+        // A second call reuses the pooled buffers and must give the same answer.
+        assert.deepEqual(infer(x).data, got.data);
+      });
+    }
   }
 
-  // layer3 at 4×4 has 4 Winograd tiles an image: batch 1 packs it for im2col + GEMM, batch 16 for Winograd (native
-  // backend). Each call must run with the packing made for its own layout, whichever batch came first.
-  test('resnet18 x=[1,3,64,64], then [16,3,64,64], then [1,3,64,64] again: one packing per layout', () => {
-    const model = buildModel('resnet18', { numClasses: 5 });
-    randomizeBatchNorms(model);
-    model.eval();
-    const infer = compileForInference(model, { layout: 'nchw' });
-    for (const n of [1, 16, 1]) {
-      const x = Tensor.zeros([n, 3, 64, 64]);
-      for (let i = 0; i < x.numel; i++) x.data[i] = rng.normal();
-      const want = noGrad(() => model.forward(x));
-      assertClose(infer(x).data, want.data, { rtol: 1e-4, what: `resnet18 logits at batch ${n}` });
-    }
-  });
+  // layer3 at 4×4 has 4 Winograd tiles an image in NCHW (one in the blocked layout): batch 1 packs it for im2col +
+  // GEMM (blocked: direct), batch 16 for Winograd (native backend). Each call must run with the packing made for its
+  // own layout, whichever batch came first.
+  for (const layout of ['nchw', 'blocked'] as const) {
+    test(`resnet18 x=[1,3,64,64], then [16,3,64,64], then [1,...] again, layout '${layout}': one packing per layout`, {
+      skip: layout === 'blocked' && blockedSkip,
+    }, () => {
+      const model = buildModel('resnet18', { numClasses: 5 });
+      randomizeBatchNorms(model);
+      model.eval();
+      const infer = compileForInference(model, { layout });
+      for (const n of [1, 16, 1]) {
+        const x = Tensor.zeros([n, 3, 64, 64]);
+        for (let i = 0; i < x.numel; i++) x.data[i] = rng.normal();
+        const want = noGrad(() => model.forward(x));
+        assertClose(infer(x).data, want.data, { rtol: 1e-4, what: `resnet18 logits at batch ${n}` });
+      }
+    });
+  }
 
   test('resnet18 includeTop=false x=[1,3,32,32] gives the 512 pooled features', () => {
     const model = buildModel('resnet18', { includeTop: false });
@@ -93,62 +107,14 @@ describe('compileForInference matches model.eval().forward', () => {
     );
   });
 
-  test('an input with the wrong channel count is rejected with the expected shape', () => {
-    const infer = compileForInference(buildModel('resnet20'));
-    assert.throws(() => infer(Tensor.zeros([1, 1, 8, 8])), /input must be \[N, 3, H, W\], got \[1, 1, 8, 8\]/);
-  });
-});
-
-// The blocked layout (native backend) against the plain forward, and the NCHW compiled one at the same batch. Tolerance
-// as above: Winograd F(4×4, 3×3) runs resnet18's 3×3 layers at 40×40 (100 tiles at 10×10) and resnet50's at batch 4.
-describe('compileForInference on blocked activations', {
-  skip: kernels().blocked
-    ? false
-    : 'the backend in use has no blocked kernels (native addon not built, or RESNET_BACKEND=js)',
-}, () => {
-  for (const [arch, shape] of [
-    ['resnet18', [2, 3, 40, 40]],
-    ['resnet50', [4, 3, 35, 35]],
-    ['resnet34', [1, 3, 32, 32]],
-  ] as const) {
-    test(`${arch} x=[${shape}] layout 'blocked'`, () => {
-      const model = buildModel(arch, { numClasses: 7 });
-      randomizeBatchNorms(model);
-      model.eval();
-      const x = Tensor.zeros(shape);
-      for (let i = 0; i < x.numel; i++) x.data[i] = rng.normal();
-      const want = noGrad(() => model.forward(x));
-      const input = x.data.slice();
-      const infer = compileForInference(model, { layout: 'blocked' });
-      const got = infer(x);
-      assert.deepEqual(x.data, input);
-      assertClose(got.data, want.data, { rtol: 1e-4, what: `${arch} logits` });
-      assertClose(got.data, compileForInference(model, { layout: 'nchw' })(x).data, {
-        rtol: 1e-4,
-        what: 'against nchw',
-      });
-      assert.deepEqual(infer(x).data, got.data);
-    });
-  }
-
-  // layer3 at 4×4 has one Winograd tile an image: batch 1 runs it direct, batch 16 by Winograd (16 tiles), each with
-  // its own packing.
-  test("resnet18 x=[1,3,64,64], then [16,3,64,64], then [1,...] again, layout 'blocked': one packing per layout", () => {
-    const model = buildModel('resnet18', { numClasses: 5 });
-    randomizeBatchNorms(model);
-    model.eval();
-    const infer = compileForInference(model, { layout: 'blocked' });
-    for (const n of [1, 16, 1]) {
-      const x = Tensor.zeros([n, 3, 64, 64]);
-      for (let i = 0; i < x.numel; i++) x.data[i] = rng.normal();
-      const want = noGrad(() => model.forward(x));
-      assertClose(infer(x).data, want.data, { rtol: 1e-4, what: `resnet18 logits at batch ${n}` });
-    }
-  });
-
-  test("layout 'blocked' is refused for option-A shortcuts (resnet20) and groups (resnext50_32x4d)", () => {
+  test("layout 'blocked' is refused (on any backend) for option-A shortcuts (resnet20) and groups (resnext50_32x4d)", () => {
     for (const arch of ['resnet20', 'resnext50_32x4d'] as const) {
       assert.throws(() => compileForInference(buildModel(arch), { layout: 'blocked' }), /layout 'blocked' needs/);
     }
+  });
+
+  test('an input with the wrong channel count is rejected with the expected shape', () => {
+    const infer = compileForInference(buildModel('resnet20'));
+    assert.throws(() => infer(Tensor.zeros([1, 1, 8, 8])), /input must be \[N, 3, H, W\], got \[1, 1, 8, 8\]/);
   });
 });
