@@ -1,7 +1,7 @@
-// The blocked microkernel (nchwc.h's Run), written once with GCC vector types and compiled twice: in the AVX-512
-// library (tile_avx512.cc), where a 16-float vector is one zmm, and in the baseline one (tile_generic.cc), where GCC
-// splits it into SSE registers (correct, and slow: 24 vectors of accumulators do not fit). Include it inside a
-// namespace of its own; it must not be shared as inline code between the two.
+// The blocked microkernel (nchwc.h's Run), written once on vec16.h's 16-float vectors and compiled three times: in the
+// AVX-512 library (tile_avx512.cc), a vector one zmm and tiles up to 4 blocks wide; in the AVX2 one
+// (tile_avx2_fma.cc), two ymm and tiles one block wide; in the baseline one (tile_generic.cc), four xmm. Include it
+// inside a namespace of its own; it must not be shared as inline code between the builds.
 //
 // A tile is NP ≤ 6 pixels × OB ≤ 4 blocks of 16 output channels: NP·OB accumulators. Each step (input channel i of a
 // block, at one tap) loads the OB weight vectors once and broadcasts each pixel's input value against them: OB loads
@@ -85,6 +85,7 @@ void run_blocks(const Run& r) {
   }
 }
 
+// A run whose group is up to 4 blocks wide (AVX-512).
 inline void run_tiles(const Run& r) {
   switch (r.blocks_out) {
     case 4: run_blocks<4>(r); break;

@@ -3,8 +3,6 @@
 #include "nchwc.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
-// Vectors of 16 floats returned by inline helpers: their ABI never crosses a call.
-#pragma GCC diagnostic ignored "-Wpsabi"
 namespace resnet::nchwc {
 namespace avx2_fma {
 #include "tile.h"

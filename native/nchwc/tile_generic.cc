@@ -1,8 +1,5 @@
 // The blocked microkernel (tile.h) for any CPU, the dispatch to the AVX-512 and AVX2 builds, and the tile width.
 #include "../cpu/features.h"
-
-// Vectors of 16 floats returned by inline helpers in SSE2 code: their ABI never crosses a call.
-#pragma GCC diagnostic ignored "-Wpsabi"
 #include "nchwc.h"
 
 namespace resnet::nchwc {
@@ -10,7 +7,7 @@ namespace generic {
 #include "tile.h"
 }  // namespace generic
 
-void run_generic(const Run& r) { generic::run_tiles(r); }
+void run_generic(const Run& r) { generic::run_blocks<1>(r); }  // group_width() is 1 here
 
 size_t group_width() {
   static const size_t width = kernel_isa() == Isa::kAvx512 ? kMaxGroupBlocks : 1;

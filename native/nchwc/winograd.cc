@@ -12,8 +12,6 @@
 #include "../scratch.h"
 #include "nchwc.h"
 
-// Vectors of 16 floats returned by the transforms' inline helpers in SSE2 code: their ABI never crosses a call.
-#pragma GCC diagnostic ignored "-Wpsabi"
 
 namespace resnet::nchwc {
 namespace portable {
@@ -26,8 +24,7 @@ constexpr size_t kXi = 36;  // 6×6 transformed positions
 
 size_t tile_count(const ConvShape& s) { return s.n * ceil_div(s.oh, 4) * ceil_div(s.ow, 4); }
 
-
-// One position's packing: the groups of 64 output channels, each [C][width], one after the other.
+// One position's packing: the groups of output channels (group_width() blocks), each [C][width], one after the other.
 size_t u_stride(const ConvShape& s) { return ceil_div(s.c * s.oc, 16) * 16; }
 
 // G for F(4×4, 3×3), in double: the packing rounds each U value once.

@@ -4,7 +4,6 @@
 #include "nchwc.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
-#pragma GCC diagnostic ignored "-Wpsabi"
 namespace resnet::nchwc {
 namespace avx2_fma {
 #include "winograd_transforms.h"
