@@ -82,33 +82,25 @@ function fusedConv(ctx: Context, f: FoldedConv, x: Act, relu: boolean, residual:
     throw new Error(`compileForInference: ${f.name}: residual and input are in different layouts`);
   }
   const y = residual?.pooled ? { ...residual, shape } : ctx.pool.acquire(shape);
-  const kind = `conv${g.kh}x${g.kw}${g.strideH > 1 ? `/${g.strideH}` : ''}${residual ? '+add' : ''}${relu ? '+relu' : ''}`;
-  if (x.blocked && ctx.blocked) {
-    const b = ctx.blocked;
-    y.blocked = true;
-    const family = `blocked-${b.convLayout(g)}`;
-    let packed = f.packed.get(family);
-    if (!packed) {
-      packed = b.packConv(g, f.weight);
-      f.packed.set(family, packed);
-    }
-    const w = packed;
-    timed(ctx, f.name, kind, () => b.conv(g, x.data, w, f.bias, residual?.data ?? null, relu, y.data));
-    return y;
-  }
+  const b = x.blocked ? ctx.blocked : null;
+  if (b) y.blocked = true;
   // Packed once per layout: later calls read the weights in the kernel's layout directly. Winograd's F(2×2, 3×3) and
   // F(4×4, 3×3) packings each run any input size, so one of them serves both: a server whose batches vary holds at
-  // most two packings of a layer (resnet50's layer4: 9.4 MB as GEMM operands, 17 or 38 MB transformed).
-  const layout = ctx.k.conv2dPackedLayout(g);
+  // most two packings of a layer (resnet50's layer4: 9.4 MB as GEMM operands, 17 or 38 MB transformed). The blocked
+  // layout's are kept apart from the NCHW ones.
+  const layout = b ? `blocked-${b.convLayout(g)}` : ctx.k.conv2dPackedLayout(g);
   const family = layout.startsWith('winograd') ? 'winograd' : layout;
   let packed = f.packed.get(family);
   if (!packed) {
-    packed = ctx.k.packConv2dWeight(g, f.weight);
+    packed = b ? b.packConv(g, f.weight) : ctx.k.packConv2dWeight(g, f.weight);
     f.packed.set(family, packed);
   }
-  timed(ctx, f.name, kind, () => {
-    ctx.k.conv2dFusedPacked(g, x.data, packed, f.bias, residual?.data ?? null, relu, y.data);
-  });
+  const w = packed;
+  const r = residual?.data ?? null;
+  const kind = `conv${g.kh}x${g.kw}${g.strideH > 1 ? `/${g.strideH}` : ''}${residual ? '+add' : ''}${relu ? '+relu' : ''}`;
+  timed(ctx, f.name, kind, () =>
+    b ? b.conv(g, x.data, w, f.bias, r, relu, y.data) : ctx.k.conv2dFusedPacked(g, x.data, w, f.bias, r, relu, y.data),
+  );
   return y;
 }
 
