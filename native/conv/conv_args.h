@@ -12,9 +12,10 @@ namespace resnet {
 // info[i] as a ConvShape; throws a RangeError or TypeError naming fn when it is not a consistent geometry.
 ConvShape arg_conv_shape(const Napi::CallbackInfo& info, size_t i, const char* fn);
 
-// A residual may be y itself (an inference block writing its output over its input) but not part of it: a RangeError
-// naming fn otherwise.
-void expect_residual_not_overlapping(Napi::Env env, const Float32Span& residual, const Float32Span& y,
-                                     const char* fn);
+// The arrays of a forward pass's epilogue for s: bias (or null) [OC], residual (or null) and y the output's size, and a
+// residual that is y itself (an inference block writing its output over its input) or apart from it, never part of
+// it. A RangeError naming fn and the array otherwise.
+void expect_epilogue_arrays(Napi::Env env, const ConvShape& s, const Float32Span& bias, const Float32Span& residual,
+                            const Float32Span& y, const char* fn);
 
 }  // namespace resnet

@@ -19,14 +19,6 @@ size_t window_output(size_t in, size_t kernel, size_t stride, size_t pad, size_t
 
 }  // namespace
 
-void expect_residual_not_overlapping(Napi::Env env, const Float32Span& residual, const Float32Span& y,
-                                     const char* fn) {
-  if (!residual.data || residual.data == y.data) return;
-  if (ranges_overlap(residual.data, residual.length, y.data, y.length)) {
-    throw Napi::RangeError::New(env, std::string(fn) + ": residual overlaps y; it must be y itself or apart from it");
-  }
-}
-
 ConvShape arg_conv_shape(const Napi::CallbackInfo& info, size_t i, const char* fn) {
   Napi::Env env = info.Env();
   if (!info[i].IsObject()) throw Napi::TypeError::New(env, std::string(fn) + ": geometry must be an object");
@@ -67,6 +59,16 @@ size_t weight_size(const ConvShape& s) { return s.oc * s.k(); }
 
 }  // namespace
 
+void expect_epilogue_arrays(Napi::Env env, const ConvShape& s, const Float32Span& bias, const Float32Span& residual,
+                            const Float32Span& y, const char* fn) {
+  if (bias.data) expect_length(env, bias.length, s.oc, fn, "bias");
+  if (residual.data) expect_length(env, residual.length, output_size(s), fn, "residual");
+  expect_length(env, y.length, output_size(s), fn, "y");
+  if (residual.data && residual.data != y.data && ranges_overlap(residual.data, residual.length, y.data, y.length)) {
+    throw Napi::RangeError::New(env, std::string(fn) + ": residual overlaps y; it must be y itself or apart from it");
+  }
+}
+
 // conv2d(g, x, w, bias | null, residual | null, relu, y): y = act(conv(x, w) + bias + residual)
 Napi::Value Conv2dBinding(const Napi::CallbackInfo& info) {
   const char* fn = "conv2d";
@@ -81,10 +83,7 @@ Napi::Value Conv2dBinding(const Napi::CallbackInfo& info) {
   const Float32Span y = arg_float32_array(info, 6, fn, "y");
   expect_length(env, x.length, input_size(s), fn, "x");
   expect_length(env, w.length, weight_size(s), fn, "w");
-  if (bias.data) expect_length(env, bias.length, s.oc, fn, "bias");
-  if (residual.data) expect_length(env, residual.length, output_size(s), fn, "residual");
-  expect_length(env, y.length, output_size(s), fn, "y");
-  expect_residual_not_overlapping(env, residual, y, fn);
+  expect_epilogue_arrays(env, s, bias, residual, y, fn);
   // Not every unpacked path reads each residual just before storing its output (the packed ones do): a residual
   // that is y is copied first. Inference, which writes over its residuals, runs packed weights.
   std::vector<float> kept;
@@ -132,10 +131,7 @@ Napi::Value Conv2dPackedBinding(const Napi::CallbackInfo& info) {
                                          " elements; pack it with packConv2dWeight for this geometry (" +
                                          std::to_string(conv2d_packed_weight_size(s)) + ")");
   }
-  if (bias.data) expect_length(env, bias.length, s.oc, fn, "bias");
-  if (residual.data) expect_length(env, residual.length, output_size(s), fn, "residual");
-  expect_length(env, y.length, output_size(s), fn, "y");
-  expect_residual_not_overlapping(env, residual, y, fn);
+  expect_epilogue_arrays(env, s, bias, residual, y, fn);
   conv2d_forward_packed(s, x.data, packed.data, packed.length, {bias.data, residual.data, relu}, y.data);
   return env.Undefined();
 }

@@ -71,17 +71,13 @@ Napi::Value BlockedConvBinding(const Napi::CallbackInfo& info) {
   const Float32Span residual = arg_float32_array_or_null(info, 4, fn, "residual");
   const bool relu = arg_bool(info, 5, fn, "relu");
   const Float32Span y = arg_float32_array(info, 6, fn, "y");
-  const size_t out = s.n * s.oc * s.oh * s.ow;
   expect_length(env, x.length, s.n * s.c * s.h * s.w, fn, "x");
   if (packed.length != packed_size(s)) {
     throw Napi::RangeError::New(env, std::string(fn) + ": packedW has " + std::to_string(packed.length) +
                                          " elements; pack it with packBlockedConv for this geometry (" +
                                          std::to_string(packed_size(s)) + ")");
   }
-  if (bias.data) expect_length(env, bias.length, s.oc, fn, "bias");
-  if (residual.data) expect_length(env, residual.length, out, fn, "residual");
-  expect_length(env, y.length, out, fn, "y");
-  expect_residual_not_overlapping(env, residual, y, fn);
+  expect_epilogue_arrays(env, s, bias, residual, y, fn);
   if (ranges_overlap(x.data, x.length, y.data, y.length)) {
     throw Napi::RangeError::New(env, std::string(fn) + ": x overlaps y");
   }
