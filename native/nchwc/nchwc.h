@@ -69,6 +69,8 @@ void conv_forward(const ConvShape& s, const float* x, const float* packed, const
 
 // Winograd F(4×4, 3×3) on blocked tensors, for 3×3 stride-1 padding-1 convolutions (winograd.cc).
 bool winograd_eligible(const ConvShape& s);
+// Whether an eligible s has enough tiles for Winograd to beat the direct convolution.
+bool winograd_pays(const ConvShape& s);
 size_t winograd_packed_size(const ConvShape& s);
 void winograd_pack(const ConvShape& s, const float* w, float* packed);
 void winograd_forward(const ConvShape& s, const float* x, const float* packed, const ConvEpilogue& ep, float* y);

@@ -9,13 +9,7 @@
 namespace resnet {
 namespace {
 
-// Winograd where it pays: F(4×4, 3×3) with enough tiles that its U matrices (36·C·OC floats, read once per call)
-// do not outweigh the products; direct otherwise.
-constexpr size_t kWinogradMinTiles = 16;
-
-bool use_winograd(const ConvShape& s) {
-  return nchwc::winograd_eligible(s) && s.n * ((s.oh + 3) / 4) * ((s.ow + 3) / 4) >= kWinogradMinTiles;
-}
+bool use_winograd(const ConvShape& s) { return nchwc::winograd_eligible(s) && nchwc::winograd_pays(s); }
 
 size_t packed_size(const ConvShape& s) {
   return use_winograd(s) ? nchwc::winograd_packed_size(s) : nchwc::conv_packed_size(s);

@@ -158,6 +158,12 @@ bool winograd_eligible(const ConvShape& s) {
          s.oh == s.h && s.ow == s.w;
 }
 
+// F(4×4, 3×3) with enough tiles that its U matrices (36·C·OC floats, read once per call) do not outweigh the
+// products; direct otherwise (512 channels at 7×7, batch 1: 4 tiles, U 37.7 MB).
+constexpr size_t kMinTiles = 16;
+
+bool winograd_pays(const ConvShape& s) { return tile_count(s) >= kMinTiles; }
+
 size_t winograd_packed_size(const ConvShape& s) { return kXi * u_stride(s); }
 
 void winograd_pack(const ConvShape& s, const float* w, float* packed) {
