@@ -12,6 +12,7 @@
 
 #include "../bindings.h"
 #include "../napi_args.h"
+#include "../nchwc/nchwc.h"
 #include "../parallel.h"
 #include "../scratch.h"
 #include "../streaming.h"
@@ -207,6 +208,12 @@ void max_pool_values_plane(const PoolShape& g, const float* x, float* y, float* 
   }
 }
 
+// max_pool_values_plane's row: the left padding, the input, and up to the last window's right edge.
+size_t values_row_size(const PoolShape& g) {
+  const size_t reach = (g.ow - 1) * g.stride_w + (g.kw - 1) * g.dilation_w + 1;
+  return std::max(g.pad_w + g.w, reach);
+}
+
 // dst[0, n) = src[0, n), with streaming stores where the ISA has them (SSE2 is part of x86-64).
 void stream_copy(const float* src, float* dst, size_t n) {
   size_t i = 0;
@@ -237,9 +244,7 @@ Napi::Value MaxPool2dBinding(const Napi::CallbackInfo& info) {
   expect_length(env, x.length, planes * in_plane, fn, "x");
   expect_length(env, y.length, planes * out_plane, fn, "y");
   if (!with_indices) {
-    // The padded row: the left padding, the input, and up to the last window's right edge.
-    const size_t reach = (g.ow - 1) * g.stride_w + (g.kw - 1) * g.dilation_w + 1;
-    const size_t row_size = std::max(g.pad_w + g.w, reach);
+    const size_t row_size = values_row_size(g);
     parallel_ranges(planes, grain_for(in_plane), [&](size_t p0, size_t p1) {
       float* row = thread_scratch<kPoolPlane>(row_size + 8);
       for (size_t p = p0; p < p1; p++) {
@@ -282,14 +287,15 @@ Napi::Value MaxPool2dToBlockedBinding(const Napi::CallbackInfo& info) {
   const PoolShape g = arg_pool_shape(info, 0, fn);
   const Float32Span x = arg_float32_array(info, 1, fn, "x");
   const Float32Span y = arg_float32_array(info, 2, fn, "y");
-  constexpr size_t kBlock = 16;
+  constexpr size_t kBlock = nchwc::kBlock;
   if (g.c % kBlock != 0) throw Napi::RangeError::New(env, std::string(fn) + ": c must be a multiple of 16");
   const size_t in_plane = g.h * g.w, out_plane = g.oh * g.ow;
   expect_length(env, x.length, g.n * g.c * in_plane, fn, "x");
   expect_length(env, y.length, g.n * g.c * out_plane, fn, "y");
-  if (ranges_overlap(x.data, x.length, y.data, y.length)) throw Napi::RangeError::New(env, std::string(fn) + ": x overlaps y");
-  const size_t reach = (g.ow - 1) * g.stride_w + (g.kw - 1) * g.dilation_w + 1;
-  const size_t row_size = std::max(g.pad_w + g.w, reach);
+  if (ranges_overlap(x.data, x.length, y.data, y.length)) {
+    throw Napi::RangeError::New(env, std::string(fn) + ": x overlaps y");
+  }
+  const size_t row_size = values_row_size(g);
   parallel_ranges(g.n * g.c / kBlock, 1, [&](size_t b0, size_t b1) {
     float* row = thread_scratch<kPoolPlane>(row_size + 8);
     float* pooled = thread_scratch<kImageColumns>(kBlock * out_plane);
@@ -297,10 +303,7 @@ Napi::Value MaxPool2dToBlockedBinding(const Napi::CallbackInfo& info) {
       for (size_t i = 0; i < kBlock; i++) {
         max_pool_values_plane(g, x.data + (b * kBlock + i) * in_plane, pooled + i * out_plane, row, row_size);
       }
-      float* out = y.data + b * kBlock * out_plane;
-      for (size_t q = 0; q < out_plane; q++) {
-        for (size_t i = 0; i < kBlock; i++) out[q * kBlock + i] = pooled[i * out_plane + q];
-      }
+      nchwc::interleave_block(pooled, out_plane, 0, out_plane, y.data + b * kBlock * out_plane);
     }
   });
   return env.Undefined();

@@ -87,6 +87,8 @@ void winograd_output_transform_avx2_fma(const ConvShape& s, const float* m, size
 
 // Layout changes and pooling (layout.cc). n·c planes of h×w; c a multiple of 16.
 void to_blocked(size_t n, size_t c, size_t h, size_t w, const float* x, float* y);
+// 16 consecutive planes of p pixels into one blocked plane, pixels [p0, p1): block[q·16 + i] = planes[i·p + q].
+void interleave_block(const float* planes, size_t p, size_t p0, size_t p1, float* block);
 void from_blocked(size_t n, size_t c, size_t h, size_t w, const float* x, float* y);
 // Global average pooling of blocked x into [N, C].
 void global_avg_pool(size_t n, size_t c, size_t h, size_t w, const float* x, float* y);
