@@ -122,8 +122,8 @@ size_t shared_chunk_tiles(const ConvShape& s) {
 }
 
 // The first tile of chunk `chunk` of `chunks` over `total` tiles: an even split on multiples of the microkernel's
-// kTileRows, so that at most one chunk ends in a short tile of rows (196 tiles in four chunks: 48, 48, 48 and 52,
-// where chunks of 49 each ended in a 1-row tile, 4 FMAs for 5 loads).
+// kTileRows, so that every chunk but the last runs only full 6-row tiles (196 tiles in four chunks: 48, 48, 48 and
+// 52, where chunks of 49 would each run tiles of 5 and 6).
 size_t chunk_start(size_t total, size_t chunk, size_t chunks) {
   if (chunk == chunks) return total;
   return std::min(total, (total * chunk / chunks + kTileRows / 2) / kTileRows * kTileRows);
@@ -210,11 +210,7 @@ void winograd_forward(const ConvShape& s, const float* x, const float* packed, c
     const size_t t0 = chunk_start(total, chunk, chunks), t1 = chunk_start(total, chunk + 1, chunks);
     if (t1 > t0) forward_chunk(s, x, packed, ep, y, t0, t1 - t0);
   };
-  if (threads > 1) {
-    parallel_for(chunks, one);
-  } else {
-    for (size_t chunk = 0; chunk < chunks; chunk++) one(chunk);
-  }
+  parallel_for(chunks, one);  // serially where the pool has one thread, or inside a pool job
 }
 
 }  // namespace resnet::nchwc
