@@ -60,33 +60,6 @@ constexpr size_t kFlatPiece = 48;
 // row ([8,256,56,56]→128: 8.1-8.2 → 7.7 ms alone).
 constexpr size_t kGroupsInnerBytes = 512 * 1024;
 
-// A 1×1 convolution's runs go through their input blocks this many at a time: a slice's weights (4 blocks × 16
-// channels × 64 outputs, 16 KB, with AVX-512) stay in L1 while the run's tiles use them, where all of a layer's (64 KB to 512 KB)
-// came from L2 at every step of every tile, and the run's outputs stay in cache between slices. resnet50 at batch 8,
-// its conv1 and downsample calls, 3 alternating runs: 127.5-128.9 ms a forward unsliced, 120.2-123.3 in slices of 4,
-// 121.5-122.5 in slices of 8. Not for Winograd's products (75.8-82.2 against 73.7-79.7 ms) or 3×3 layers, whose
-// weights per block are 9× as many.
-constexpr size_t kSliceBlocks = 4;
-
-// r in slices of kSliceBlocks input blocks: the first writes y, the others add to it, the last applies the epilogue.
-// A residual that is y itself (written over) is instead where the sum starts, and is not added again.
-void run_sliced(const Run& r) {
-  const size_t per_block = r.taps_total * kBlock * r.blocks_out * kBlock;
-  const bool in_place = r.residual == r.y;
-  for (size_t b0 = 0; b0 < r.blocks_in; b0 += kSliceBlocks) {
-    Run part = r;
-    part.blocks_in = std::min(kSliceBlocks, r.blocks_in - b0);
-    part.x = r.x + b0 * r.x_block;
-    part.w = r.w + b0 * per_block;
-    const bool last = b0 + part.blocks_in == r.blocks_in;
-    part.accumulate = b0 > 0 || (in_place && r.blocks_in > kSliceBlocks);
-    part.bias = last ? r.bias : nullptr;
-    part.residual = last && !(in_place && r.blocks_in > kSliceBlocks) ? r.residual : nullptr;
-    part.relu = last && r.relu;
-    run(part);
-  }
-}
-
 // The input pixels a strided 1×1 convolution reads, of one image, as a blocked plane of the output's size.
 void gather_pixels(const ConvShape& s, const float* xi, float* out) {
   const size_t blocks = s.c / kBlock;
@@ -180,7 +153,7 @@ void conv_forward(const ConvShape& s, const float* x, const float* packed, const
           r.x = gathered + p0 * kBlock;
           r.x_block = plane * kBlock;
         }
-        run_sliced(r);
+        run(r);
         continue;
       }
       const Range ky = taps_along(row, s.stride_h, s.pad_h, s.kh, s.h);

@@ -34,8 +34,8 @@ inline size_t group_blocks(const ConvShape& s, size_t g) {
 // One run: `count` consecutive output pixels of one output row (or `count` Winograd tiles), each the sum over input
 // blocks cb and listed taps t of x[run pixel j]·w. Input pixel j of tap k is at x + cb·x_block + tap_offset[k] +
 // j·x_step; tap k's weights are tap_index[k] of the packing. Output block ob of pixel j is y + ob·y_block + j·16;
-// then y = act(acc + bias[ob·16..] + residual), acc starting from what y holds where `accumulate`, and the residual
-// addressed like y (it may be y).
+// then y = act(acc + bias[ob·16..] + residual), the residual addressed like y (it may be y: a tile reads its residual
+// before it writes).
 struct Run {
   const float* x;
   size_t x_step, x_block, blocks_in;
@@ -46,7 +46,6 @@ struct Run {
   size_t blocks_out;  // ≤ group_width()
   float* y;
   size_t y_block;
-  bool accumulate;        // add to y (a later slice of the input blocks) rather than overwrite it
   const float* bias;      // [16·blocks_out] or null
   const float* residual;  // or null
   bool relu;

@@ -16,12 +16,7 @@ __attribute__((always_inline)) inline void tile(const Run& r, size_t j, float* y
   size_t at[NP];  // each pixel's input, from r.x
 #pragma GCC unroll 6
   for (int p = 0; p < NP; p++) at[p] = (j + p) * r.x_step;
-  v16 acc[NP][OB];
-#pragma GCC unroll 6
-  for (int p = 0; p < NP; p++) {
-#pragma GCC unroll 4
-    for (int o = 0; o < OB; o++) acc[p][o] = r.accumulate ? load(y + o * r.y_block + p * 16) : v16{};
-  }
+  v16 acc[NP][OB] = {};
   const size_t width = OB * 16;
   for (size_t cb = 0; cb < r.blocks_in; cb++) {
     const float* xb = r.x + cb * r.x_block;
