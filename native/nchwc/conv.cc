@@ -51,10 +51,21 @@ std::vector<ColumnRun> column_runs(const ConvShape& s) {
   return runs;
 }
 
-// A 1×1 unpadded convolution's output plane is one row, cut into pieces of at most this many pixels, of even sizes,
-// so that the threads can share an image; a strided one's (gathered first, below) as well, where runs along its
-// output rows ran tiles of 4 and 3 on 7-pixel rows (resnet50's layer4 downsample).
-constexpr size_t kFlatPiece = 48;
+// A 1×1 unpadded convolution's output plane is one row, cut into pieces of at most this many full tiles (48 pixels),
+// the last piece taking the plane's remainder, so that the threads can share an image and every piece but the last
+// runs full tiles (pieces of 39 and 40 pixels ran 5-pixel tiles: 196 pixels in 5 near-equal pieces, layer3's
+// planes). A strided one's (gathered first, below) as well, where runs along its output rows ran tiles of 4 and 3 on
+// 7-pixel rows (resnet50's layer4 downsample).
+constexpr size_t kFlatPieceTiles = 8;
+
+// Piece `row` of `rows` of a flat plane of `plane` pixels: [first, end).
+struct Piece {
+  size_t first, end;
+};
+Piece flat_piece(size_t plane, size_t row, size_t rows) {
+  const size_t tiles = plane / kTileRows;
+  return {tiles * row / rows * kTileRows, row + 1 == rows ? plane : tiles * (row + 1) / rows * kTileRows};
+}
 
 // Weights up to this size stay in L2 (1 MB a core) beside a row's input, so that the groups can take turns on each
 // row ([8,256,56,56]→128: 8.1-8.2 → 7.7 ms alone).
@@ -104,7 +115,7 @@ void conv_forward(const ConvShape& s, const float* x, const float* packed, const
   // 1×1 unpadded convolutions read one input pixel per output pixel: the output plane is one row, cut into pieces.
   const bool flat = s.kh == 1 && s.kw == 1 && s.pad_h == 0 && s.pad_w == 0;
   // Rows of work per image: output rows, or pieces of the flat plane.
-  const size_t plane = s.oh * s.ow, rows = flat ? ceil_div(plane, kFlatPiece) : s.oh;
+  const size_t plane = s.oh * s.ow, rows = flat ? std::max<size_t>(1, ceil_div(plane / kTileRows, kFlatPieceTiles)) : s.oh;
   const std::vector<ColumnRun> columns = flat ? std::vector<ColumnRun>{} : column_runs(s);
   // Items (image, group, row). Where all the weights stay in L2, groups innermost: each row's input is read from
   // memory once, and the groups read it back from L2. Otherwise rows innermost: a thread's range walks each group's
@@ -137,12 +148,12 @@ void conv_forward(const ConvShape& s, const float* x, const float* packed, const
       const float* xi = x + img * cb_in * plane_in;
       const size_t out_at = (img * (s.oc / kBlock) + g * group_width()) * plane_out;
       if (flat) {
-        const size_t p0 = plane * row / rows;
+        const auto [p0, p1] = flat_piece(plane, row, rows);
         offsets[0] = indices[0] = 0;
         r.taps = 1;
         r.y = y + out_at + p0 * kBlock;
         r.residual = ep.residual ? ep.residual + (r.y - y) : nullptr;
-        r.count = plane * (row + 1) / rows - p0;
+        r.count = p1 - p0;
         r.x = xi + p0 * kBlock;
         r.x_step = kBlock;
         if (gather) {

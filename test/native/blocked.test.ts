@@ -67,8 +67,10 @@ const cases: Case[] = [
   [[2, 64, 11, 11], [48, 64, 1, 1], { stride: 2 }],
   [[1, 16, 1, 1], [16, 16, 3, 3], { padding: 1 }],
   [[1, 32, 1, 1], [64, 32, 1, 1], {}],
-  // More than 4 input blocks: 1×1 runs go through them in slices, a residual that is y starting the sum.
+  // Several input blocks with a residual that is y: each tile reads its residual before it writes.
   [[2, 80, 7, 9], [48, 80, 1, 1], {}],
+  // A 1×1 plane in pieces of whole tiles, the last taking the remainder: 56 pixels as 24 + 32 (6, 6, 6, 6, 4, 4).
+  [[1, 32, 7, 8], [32, 32, 1, 1], {}],
   [[1, 144, 5, 5], [32, 144, 1, 1], { stride: 2 }],
   [[2, 16, 23, 19], [32, 16, 7, 7], { stride: 2, padding: 3 }],
   [[1, 16, 6, 6], [16, 16, 3, 3], { padding: 1 }],
