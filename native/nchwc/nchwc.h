@@ -31,20 +31,22 @@ inline size_t group_blocks(const ConvShape& s, size_t g) {
 // packed[((cb·taps + t)·16 + i)·width + o] = weight of input channel cb·16 + i, tap t, output channel o of the group;
 // width = 16·blocks (blocks ≤ group_width(), fewer only in a layer's last group).
 //
-// One run: `count` consecutive output pixels of one output row (or `count` Winograd tiles), each the sum over input
-// blocks cb and listed taps t of x[run pixel j]·w. Input pixel j of tap k is at x + cb·x_block + tap_offset[k] +
-// j·x_step; tap k's weights are tap_index[k] of the packing. Output block ob of pixel j is y + ob·y_block + j·16;
-// then y = act(acc + bias[ob·16..] + residual), the residual addressed like y (it may be y: a tile reads its residual
-// before it writes).
+// One run: `count` output pixels (or Winograd tiles) that keep the same taps, each the sum over input blocks cb and
+// listed taps t of x[run pixel j]·w. Input pixel j of tap k is at x + cb·x_block + tap_offset[k] + (x_at[j], or
+// j·x_step where x_at is null); tap k's weights are tap_index[k] of the packing. Output block ob of pixel j is at
+// y + ob·y_block + (y_at[j], or j·16 where y_at is null); then y = act(acc + bias[ob·16..] + residual), the residual
+// addressed like y (it may be y: a tile reads its residual before it writes).
 struct Run {
   const float* x;
   size_t x_step, x_block, blocks_in;
+  const int32_t* x_at;  // or null
   const int32_t* tap_offset;
   const int32_t* tap_index;
   size_t taps, taps_total;
   const float* w;
   size_t blocks_out;  // ≤ group_width()
   float* y;
+  const int32_t* y_at;  // or null
   size_t y_block;
   const float* bias;      // [16·blocks_out] or null
   const float* residual;  // or null

@@ -12,10 +12,13 @@
 
 // Pixels [j, j + NP) of the run.
 template <int NP, int OB>
-__attribute__((always_inline)) inline void tile(const Run& r, size_t j, float* y) {
-  size_t at[NP];  // each pixel's input, from r.x
+__attribute__((always_inline)) inline void tile(const Run& r, size_t j) {
+  size_t at[NP], out_at[NP];  // each pixel's input, from r.x, and output, from r.y
 #pragma GCC unroll 6
-  for (int p = 0; p < NP; p++) at[p] = (j + p) * r.x_step;
+  for (int p = 0; p < NP; p++) {
+    at[p] = r.x_at ? static_cast<size_t>(r.x_at[j + p]) : (j + p) * r.x_step;
+    out_at[p] = r.y_at ? static_cast<size_t>(r.y_at[j + p]) : (j + p) * 16;
+  }
   v16 acc[NP][OB] = {};
   const size_t width = OB * 16;
   for (size_t cb = 0; cb < r.blocks_in; cb++) {
@@ -43,7 +46,7 @@ __attribute__((always_inline)) inline void tile(const Run& r, size_t j, float* y
     const v16 b = r.bias ? load(r.bias + o * 16) : v16{};
 #pragma GCC unroll 6
     for (int p = 0; p < NP; p++) {
-      float* out = y + o * r.y_block + p * 16;
+      float* out = r.y + o * r.y_block + out_at[p];
       v16 t = b;
       if (r.residual) t += load(r.residual + (out - r.y));
       v16 v = acc[p][o] + t;
@@ -54,14 +57,14 @@ __attribute__((always_inline)) inline void tile(const Run& r, size_t j, float* y
 }
 
 template <int OB>
-void tile_of(size_t np, const Run& r, size_t j, float* y) {
+void tile_of(size_t np, const Run& r, size_t j) {
   switch (np) {
-    case 6: tile<6, OB>(r, j, y); break;
-    case 5: tile<5, OB>(r, j, y); break;
-    case 4: tile<4, OB>(r, j, y); break;
-    case 3: tile<3, OB>(r, j, y); break;
-    case 2: tile<2, OB>(r, j, y); break;
-    case 1: tile<1, OB>(r, j, y); break;
+    case 6: tile<6, OB>(r, j); break;
+    case 5: tile<5, OB>(r, j); break;
+    case 4: tile<4, OB>(r, j); break;
+    case 3: tile<3, OB>(r, j); break;
+    case 2: tile<2, OB>(r, j); break;
+    case 1: tile<1, OB>(r, j); break;
     default: break;
   }
 }
@@ -74,14 +77,14 @@ void tile_of(size_t np, const Run& r, size_t j, float* y) {
 template <int OB>
 void run_blocks(const Run& r) {
   size_t j = 0, left = r.count;
-  for (; left > 12; left -= 6, j += 6) tile<6, OB>(r, j, r.y + j * 16);
+  for (; left > 12; left -= 6, j += 6) tile<6, OB>(r, j);
   if (left > 6) {
     const size_t first = (left + 1) / 2;
-    tile_of<OB>(first, r, j, r.y + j * 16);
+    tile_of<OB>(first, r, j);
     j += first;
     left -= first;
   }
-  if (left > 0) tile_of<OB>(left, r, j, r.y + j * 16);
+  if (left > 0) tile_of<OB>(left, r, j);
 }
 
 // A run whose group is up to 4 blocks wide (AVX-512).
