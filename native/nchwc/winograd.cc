@@ -1,6 +1,7 @@
-// Winograd F(4×4, 3×3) on blocked tensors (nchwc.h) for 3×3 stride-1 padding-1 convolutions: U = G·g·Gᵀ per
-// (oc, c) once at packing, V = Bᵀ·d·B per 6×6 input tile and 16-channel block, M[ξ] = V[ξ]·U[ξ] for the 36 positions
-// ξ by the blocked microkernel, y = Aᵀ·m·A per tile with bias, residual and ReLU. For each ξ, V of a chunk of tiles
+// Winograd on blocked tensors (nchwc.h) for 3×3 padding-1 convolutions: F(4×4, 3×3) at stride 1, and at stride 2 a
+// scheme of 2×2 outputs from 5×5 input tiles (winograd_transforms.h's S2). U = G·g·Gᵀ per (oc, c) once at packing,
+// V = Bᵀ·d·B per input tile and 16-channel block, M[ξ] = V[ξ]·U[ξ] for the n×n positions ξ (36, or 25) by the
+// blocked microkernel, y = Aᵀ·m·A per tile with bias, residual and ReLU. For each ξ, V of a chunk of tiles
 // is laid out as a blocked image whose pixels are the tiles and U as a 1×1 convolution's packed weights, so the
 // products are plain runs of the microkernel, and the transforms work on whole 16-channel vectors
 // (winograd_transforms.h).
@@ -20,9 +21,13 @@ namespace portable {
 
 namespace {
 
-constexpr size_t kXi = 36;  // 6×6 transformed positions
+// The scheme's transformed tile side (6 for F(4×4, 3×3), 5 at stride 2) and output tile side (4, 2).
+size_t tile_side(const ConvShape& s) { return s.stride_h == 2 ? 5 : 6; }
+size_t out_side(const ConvShape& s) { return s.stride_h == 2 ? 2 : 4; }
+// Transformed positions: 36, or 25.
+size_t positions(const ConvShape& s) { return tile_side(s) * tile_side(s); }
 
-size_t tile_count(const ConvShape& s) { return s.n * ceil_div(s.oh, 4) * ceil_div(s.ow, 4); }
+size_t tile_count(const ConvShape& s) { return s.n * ceil_div(s.oh, out_side(s)) * ceil_div(s.ow, out_side(s)); }
 
 // One position's packing: the groups of output channels (group_width() blocks), each [C][width], one after the other.
 size_t u_stride(const ConvShape& s) { return ceil_div(s.c * s.oc, 16) * 16; }
@@ -34,6 +39,9 @@ constexpr double kG[6][3] = {{0.25, 0, 0},
                              {1.0 / 24, 1.0 / 12, 1.0 / 6},
                              {1.0 / 24, -1.0 / 12, 1.0 / 6},
                              {0, 0, 1}};
+
+// G at stride 2: the even taps' F(2, 2) (g0, g0 + g2, g2), then the odd tap once for each odd input (g1, g1).
+constexpr double kS2G[5][3] = {{1, 0, 0}, {1, 0, 1}, {0, 0, 1}, {0, 1, 0}, {0, 1, 0}};
 
 // A chunk of nt tiles from tile t0 of the batch, with its V and M: ξ matrices v_xi and m_xi floats apart.
 struct Chunk {
@@ -48,8 +56,8 @@ Chunk chunk_of(const ConvShape& s, size_t t0, size_t nt, float* v, float* m) {
 }
 
 // Scratch floats for the V and M of nt tiles.
-size_t v_floats(const ConvShape& s, size_t nt) { return kXi * xi_stride(s.c * nt); }
-size_t m_floats(const ConvShape& s, size_t nt) { return kXi * xi_stride(s.oc * nt); }
+size_t v_floats(const ConvShape& s, size_t nt) { return positions(s) * xi_stride(s.c * nt); }
+size_t m_floats(const ConvShape& s, size_t nt) { return positions(s) * xi_stride(s.oc * nt); }
 
 // M[ξ][ob] = V[ξ]·U[ξ] for the items [i0, i1) of (ξ, group) pairs, item = ξ·groups + group: consecutive items share
 // ξ, so a range of them reads one U[ξ] at a time.
@@ -101,11 +109,11 @@ void output_transform(const ConvShape& s, const Chunk& c, size_t ob0, size_t ob1
   }
 }
 
-// Tiles per chunk of a thread: V and M (36·(C + OC) floats a tile) of about 1.5 MB, which stay in L2 (1 MB a core)
+// Tiles per chunk of a thread: V and M (36·(C + OC) floats a tile, at stride 1) of about 1.5 MB, which stay in L2 (1 MB a core)
 // or close between the transforms and the products; but at least C·OC/(C + OC) tiles, where reading all of U
 // (36·C·OC floats) for each chunk stops outweighing the chunk's own V and M, and at most 8 MB of them.
 size_t chunk_tiles(const ConvShape& s) {
-  const size_t tile_bytes = kXi * (s.c + s.oc) * sizeof(float);
+  const size_t tile_bytes = positions(s) * (s.c + s.oc) * sizeof(float);
   const size_t by_cache = (size_t{3} << 19) / tile_bytes, by_weights = s.c * s.oc / (s.c + s.oc);
   return std::max<size_t>(1, std::min(std::max(by_cache, by_weights), (size_t{8} << 20) / tile_bytes));
 }
@@ -116,9 +124,9 @@ size_t chunk_tiles(const ConvShape& s) {
 // shared) between chunks comes from memory for each, and its chunks take up to 8 MB: 512 channels at 7×7, batch 8
 // (U 37.7 MB), all 32 tiles in one chunk took 3.46–3.57 ms against 3.60–4.03 in two.
 size_t shared_chunk_tiles(const ConvShape& s) {
-  const size_t u_bytes = kXi * s.c * s.oc * sizeof(float);
+  const size_t u_bytes = positions(s) * s.c * s.oc * sizeof(float);
   const size_t budget = u_bytes > (size_t{16} << 20) ? size_t{8} << 20 : size_t{3} << 20;
-  return std::max<size_t>(1, budget / (kXi * (s.c + s.oc) * sizeof(float)));
+  return std::max<size_t>(1, budget / (positions(s) * (s.c + s.oc) * sizeof(float)));
 }
 
 // The first tile of chunk `chunk` of `chunks` over `total` tiles: an even split on multiples of the microkernel's
@@ -135,7 +143,7 @@ void forward_chunk(const ConvShape& s, const float* x, const float* packed, cons
   const Chunk c = chunk_of(s, t0, nt, thread_scratch<kNchwcV>(v_floats(s, nt)),
                            thread_scratch<kNchwcM>(m_floats(s, nt)));
   input_transform(s, x, c, 0, s.c / kBlock);
-  products(s, packed, c, 0, kXi * groups_of(s));
+  products(s, packed, c, 0, positions(s) * groups_of(s));
   output_transform(s, c, 0, s.oc / kBlock, ep, y);
 }
 
@@ -146,28 +154,35 @@ void forward_shared(const ConvShape& s, const float* x, const float* packed, con
   const Chunk c = chunk_of(s, t0, nt, thread_scratch<kNchwcV>(v_floats(s, nt)),
                            thread_scratch<kNchwcM>(m_floats(s, nt)));
   parallel_ranges(s.c / kBlock, 1, [&](size_t cb0, size_t cb1) { input_transform(s, x, c, cb0, cb1); });
-  parallel_ranges(kXi * groups_of(s), 1, [&](size_t i0, size_t i1) { products(s, packed, c, i0, i1); });
+  parallel_ranges(positions(s) * groups_of(s), 1, [&](size_t i0, size_t i1) { products(s, packed, c, i0, i1); });
   parallel_ranges(s.oc / kBlock, 1, [&](size_t ob0, size_t ob1) { output_transform(s, c, ob0, ob1, ep, y); });
 }
 
 }  // namespace
 
 bool winograd_eligible(const ConvShape& s) {
-  return s.kh == 3 && s.kw == 3 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 1 && s.pad_w == 1 &&
-         s.dilation_h == 1 && s.dilation_w == 1 && s.groups == 1 && s.c % kBlock == 0 && s.oc % kBlock == 0 &&
-         s.oh == s.h && s.ow == s.w;
+  const size_t stride = s.stride_h;
+  return s.kh == 3 && s.kw == 3 && (stride == 1 || stride == 2) && s.stride_w == stride && s.pad_h == 1 &&
+         s.pad_w == 1 && s.dilation_h == 1 && s.dilation_w == 1 && s.groups == 1 && s.c % kBlock == 0 &&
+         s.oc % kBlock == 0 && s.oh == (s.h - 1) / stride + 1 && s.ow == (s.w - 1) / stride + 1;
 }
 
 // F(4×4, 3×3) with enough tiles that its U matrices (36·C·OC floats, read once per call) do not outweigh the
 // products; direct otherwise (512 channels at 7×7, batch 1: 4 tiles, U 37.7 MB).
 constexpr size_t kMinTiles = 16;
 
-bool winograd_pays(const ConvShape& s) { return tile_count(s) >= kMinTiles; }
+// At stride 2, also products (25 a tile) under 3/4 of the direct convolution's (9 a pixel): 69% for even output
+// sides, where an odd 7×7 output's 16 tiles take 91% (resnet50's layer4, with a U of 26 MB).
+bool winograd_pays(const ConvShape& s) {
+  if (tile_count(s) < kMinTiles) return false;
+  return s.stride_h == 1 || 4 * tile_count(s) * positions(s) <= 3 * 9 * s.n * s.oh * s.ow;
+}
 
-size_t winograd_packed_size(const ConvShape& s) { return kXi * u_stride(s); }
+size_t winograd_packed_size(const ConvShape& s) { return positions(s) * u_stride(s); }
 
 void winograd_pack(const ConvShape& s, const float* w, float* packed) {
-  const size_t stride = u_stride(s);
+  const size_t stride = u_stride(s), n = tile_side(s);
+  const double(*G)[3] = s.stride_h == 2 ? kS2G : kG;
   parallel_ranges(s.oc, 1, [&](size_t oc0, size_t oc1) {
     for (size_t oc = oc0; oc < oc1; oc++) {
       const size_t g = oc / (group_width() * kBlock), width = group_blocks(s, g) * kBlock;
@@ -176,13 +191,13 @@ void winograd_pack(const ConvShape& s, const float* w, float* packed) {
       for (size_t c = 0; c < s.c; c++) {
         const float* k = w + (oc * s.c + c) * 9;
         double gg[6][3];  // G·g
-        for (size_t i = 0; i < 6; i++) {
-          for (size_t j = 0; j < 3; j++) gg[i][j] = kG[i][0] * k[j] + kG[i][1] * k[3 + j] + kG[i][2] * k[6 + j];
+        for (size_t i = 0; i < n; i++) {
+          for (size_t j = 0; j < 3; j++) gg[i][j] = G[i][0] * k[j] + G[i][1] * k[3 + j] + G[i][2] * k[6 + j];
         }
-        for (size_t i = 0; i < 6; i++) {
-          for (size_t q = 0; q < 6; q++) {
-            const double u = gg[i][0] * kG[q][0] + gg[i][1] * kG[q][1] + gg[i][2] * kG[q][2];
-            group[(i * 6 + q) * stride + c * width + o] = static_cast<float>(u);
+        for (size_t i = 0; i < n; i++) {
+          for (size_t q = 0; q < n; q++) {
+            const double u = gg[i][0] * G[q][0] + gg[i][1] * G[q][1] + gg[i][2] * G[q][2];
+            group[(i * n + q) * stride + c * width + o] = static_cast<float>(u);
           }
         }
       }

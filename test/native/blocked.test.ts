@@ -76,11 +76,14 @@ const cases: Case[] = [
   [[1, 16, 6, 6], [16, 16, 3, 3], { padding: 1 }],
 ];
 
-// 3×3 stride-1 padding-1 with enough tiles for Winograd F(4×4, 3×3): partial tiles at the bottom and right edges.
+// 3×3 padding-1 with enough tiles for Winograd: F(4×4, 3×3) at stride 1, 2×2-output tiles at stride 2; partial
+// tiles at the bottom and right edges (odd sides), inputs of odd and even sides.
 const winogradCases: Case[] = [
   [[2, 32, 14, 13], [48, 32, 3, 3], { padding: 1 }],
   [[1, 16, 17, 17], [16, 16, 3, 3], { padding: 1 }],
   [[4, 64, 7, 7], [128, 64, 3, 3], { padding: 1 }],
+  [[2, 32, 16, 12], [48, 32, 3, 3], { stride: 2, padding: 1 }],
+  [[1, 16, 41, 43], [32, 16, 3, 3], { stride: 2, padding: 1 }],
 ];
 
 describe('blocked kernels match js', { skip: blocked ? false : 'native addon not built' }, () => {
@@ -94,7 +97,7 @@ describe('blocked kernels match js', { skip: blocked ? false : 'native addon not
 
   for (const [xs, ws, opts] of winogradCases) {
     const g = convGeometry(xs, ws, opts);
-    test(`conv x=[${xs}] w=[${ws}] p=1 (winograd): bias, residual, relu`, () => {
+    test(`conv x=[${xs}] w=[${ws}] s=${g.strideH} p=1 (winograd): bias, residual, relu`, () => {
       assert.equal(blocked?.convLayout(g), 'winograd');
       checkAgainstJs(g, 1e-4);
     });
