@@ -68,8 +68,12 @@ void conv_pack(const ConvShape& s, const float* w, float* packed);
 // y = act(conv(x) + bias + residual) on blocked x, y and residual (which may be y).
 void conv_forward(const ConvShape& s, const float* x, const float* packed, const ConvEpilogue& ep, float* y);
 
-// Winograd F(4×4, 3×3) on blocked tensors, for 3×3 stride-1 padding-1 convolutions (winograd.cc).
+// Winograd on blocked tensors (winograd.cc), for 3×3 padding-1 convolutions at stride 1 or 2.
 bool winograd_eligible(const ConvShape& s);
+// Its scheme for an eligible s: F(4×4, 3×3); F(5×5, 3×3) where 5-output tiles waste less of the plane (14×14);
+// at stride 2, 2×2 outputs from 5×5 input tiles.
+enum class WinogradScheme { kF4, kF5, kS2 };
+WinogradScheme winograd_scheme(const ConvShape& s);
 // Whether an eligible s has enough tiles for Winograd to beat the direct convolution.
 bool winograd_pays(const ConvShape& s);
 size_t winograd_packed_size(const ConvShape& s);

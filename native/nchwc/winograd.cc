@@ -21,13 +21,18 @@ namespace portable {
 
 namespace {
 
-// The scheme's transformed tile side (6 for F(4×4, 3×3), 5 at stride 2) and output tile side (4, 2).
-size_t tile_side(const ConvShape& s) { return s.stride_h == 2 ? 5 : 6; }
-size_t out_side(const ConvShape& s) { return s.stride_h == 2 ? 2 : 4; }
-// Transformed positions: 36, or 25.
-size_t positions(const ConvShape& s) { return tile_side(s) * tile_side(s); }
+// Each scheme's output tile side (F4 4, F5 5, S2 2) and transformed tile side (6, 7, 5).
+size_t out_side(WinogradScheme k) { return k == WinogradScheme::kF5 ? 5 : k == WinogradScheme::kS2 ? 2 : 4; }
+size_t tile_side(WinogradScheme k) { return k == WinogradScheme::kS2 ? 5 : out_side(k) + 2; }
 
-size_t tile_count(const ConvShape& s) { return s.n * ceil_div(s.oh, out_side(s)) * ceil_div(s.ow, out_side(s)); }
+size_t tile_count(const ConvShape& s, WinogradScheme k) {
+  return s.n * ceil_div(s.oh, out_side(k)) * ceil_div(s.ow, out_side(k));
+}
+
+size_t tile_side(const ConvShape& s) { return tile_side(winograd_scheme(s)); }
+// Transformed positions: 36, 49, or 25.
+size_t positions(const ConvShape& s) { return tile_side(s) * tile_side(s); }
+size_t tile_count(const ConvShape& s) { return tile_count(s, winograd_scheme(s)); }
 
 // One position's packing: the groups of output channels (group_width() blocks), each [C][width], one after the other.
 size_t u_stride(const ConvShape& s) { return ceil_div(s.c * s.oc, 16) * 16; }
@@ -39,6 +44,15 @@ constexpr double kG[6][3] = {{0.25, 0, 0},
                              {1.0 / 24, 1.0 / 12, 1.0 / 6},
                              {1.0 / 24, -1.0 / 12, 1.0 / 6},
                              {0, 0, 1}};
+
+// G for F(5×5, 3×3), points 0, ±1, ±2, 1/2 and ∞ (winograd_transforms.h's F5).
+constexpr double kF5G[7][3] = {{1.0 / 4, 0, 0},
+                               {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                               {-1.0 / 18, 1.0 / 18, -1.0 / 18},
+                               {1.0 / 72, 1.0 / 36, 1.0 / 18},
+                               {1.0 / 120, -1.0 / 60, 1.0 / 30},
+                               {32.0 / 45, 16.0 / 45, 8.0 / 45},
+                               {0, 0, -1.0 / 2}};
 
 // G at stride 2: the even taps' F(2, 2) (g0, g0 + g2, g2), then the odd tap once for each odd input (g1, g1).
 constexpr double kS2G[5][3] = {{1, 0, 0}, {1, 0, 1}, {0, 0, 1}, {0, 1, 0}, {0, 1, 0}};
@@ -171,10 +185,19 @@ bool winograd_eligible(const ConvShape& s) {
 // products; direct otherwise (512 channels at 7×7, batch 1: 4 tiles, U 37.7 MB).
 constexpr size_t kMinTiles = 16;
 
+WinogradScheme winograd_scheme(const ConvShape& s) {
+  if (s.stride_h == 2) return WinogradScheme::kS2;
+  // F5 where its products (49 a tile) are at most 85% of F4's (36 a tile): 14×14 planes, 9 tiles of 5×5 outputs
+  // against 16 of 4×4 (77%), where 56×56 and 28×28 come out even and 7×7 worse. Not with fewer tiles than
+  // kMinTiles, where reading U (49·C·OC floats) outweighs the products (resnet50's layer3 at batch 1: 9 tiles).
+  const size_t f4 = tile_count(s, WinogradScheme::kF4), f5 = tile_count(s, WinogradScheme::kF5);
+  return 100 * 49 * f5 <= 85 * 36 * f4 && f5 >= kMinTiles ? WinogradScheme::kF5 : WinogradScheme::kF4;
+}
+
 // At stride 2, also products (25 a tile) under 3/4 of the direct convolution's (9 a pixel): 69% for even output
 // sides, where an odd 7×7 output's 16 tiles take 91% (resnet50's layer4, with a U of 26 MB).
 bool winograd_pays(const ConvShape& s) {
-  if (tile_count(s) < kMinTiles) return false;
+  if (tile_count(s) < kMinTiles) return false;  // F5 only runs with kMinTiles or more
   return s.stride_h == 1 || 4 * tile_count(s) * positions(s) <= 3 * 9 * s.n * s.oh * s.ow;
 }
 
@@ -182,7 +205,8 @@ size_t winograd_packed_size(const ConvShape& s) { return positions(s) * u_stride
 
 void winograd_pack(const ConvShape& s, const float* w, float* packed) {
   const size_t stride = u_stride(s), n = tile_side(s);
-  const double(*G)[3] = s.stride_h == 2 ? kS2G : kG;
+  const WinogradScheme scheme = winograd_scheme(s);
+  const double(*G)[3] = scheme == WinogradScheme::kS2 ? kS2G : scheme == WinogradScheme::kF5 ? kF5G : kG;
   parallel_ranges(s.oc, 1, [&](size_t oc0, size_t oc1) {
     for (size_t oc = oc0; oc < oc1; oc++) {
       const size_t g = oc / (group_width() * kBlock), width = group_blocks(s, g) * kBlock;
@@ -190,7 +214,7 @@ void winograd_pack(const ConvShape& s, const float* w, float* packed) {
       float* group = packed + g * s.c * group_width() * kBlock;
       for (size_t c = 0; c < s.c; c++) {
         const float* k = w + (oc * s.c + c) * 9;
-        double gg[6][3];  // G·g
+        double gg[7][3];  // G·g, n ≤ 7 rows
         for (size_t i = 0; i < n; i++) {
           for (size_t j = 0; j < 3; j++) gg[i][j] = G[i][0] * k[j] + G[i][1] * k[3 + j] + G[i][2] * k[6 + j];
         }

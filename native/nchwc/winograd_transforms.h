@@ -1,5 +1,5 @@
-// Winograd's input and output transforms on blocked tensors (winograd.cc), 16 channels at a time, for its two
-// schemes (F4 and S2 below): each value of a tile is one 16-float vector (one cache line of the blocked layout), so
+// Winograd's input and output transforms on blocked tensors (winograd.cc), 16 channels at a time, for its three
+// schemes (F4, F5 and S2 below): each value of a tile is one 16-float vector (one cache line of the blocked layout), so
 // the transforms are the scalar formulas on vectors, with no transposes or gathers. Written with GCC vector types, compiled where included:
 // one zmm per vector with -mavx512f, four SSE registers in baseline code. Include it inside a namespace of its own
 // (as tile.h), so that builds for different instruction sets do not share its inline functions, after <algorithm>
@@ -42,6 +42,39 @@ struct F4 {
     o[2] = p12 + 4.0f * p34;
     o[3] = n12 + 8.0f * n34 + m[5];
   }
+};
+
+// o = M·x for a constant matrix M, its zero terms dropped and its ±1 terms plain adds once the loops unroll.
+template <int R, int K>
+__attribute__((always_inline)) inline void apply(const float (&m)[R][K], const v16 (&x)[K], v16 (&o)[R]) {
+#pragma GCC unroll 8
+  for (int r = 0; r < R; r++) {
+    v16 acc{};
+#pragma GCC unroll 8
+    for (int k = 0; k < K; k++) {
+      if (m[r][k] != 0) acc += m[r][k] * x[k];
+    }
+    o[r] = acc;
+  }
+}
+
+// F(5×5, 3×3) (winograd.cc's kF5G), for stride 1 where 5-output tiles fit the plane better than 4-output ones: a
+// 7×7 input tile, from input row and column 5·(tile) − 1, gives 5×5 outputs. Points 0, ±1, ±2, 1/2 and ∞; in float
+// its outputs err by 1.4× F(4×4, 3×3)'s (largest error 2.3e-5 against 1.7e-5 of the output scale over 256
+// channels, scripts/winograd_points.py).
+struct F5 {
+  static constexpr int kIn = 7, kOut = 5, kStride = 1;
+  static constexpr float kBT[7][7] = {{4, -8, -5, 10, 1, -2, 0}, {0, 4, -4, -9, 1, 2, 0},  {0, 4, -12, 7, 3, -2, 0},
+                                      {0, 2, -3, -4, 3, 2, 0},   {0, 2, -5, 0, 5, -2, 0},  {0, 4, 0, -5, 0, 1, 0},
+                                      {0, 4, -8, -5, 10, 1, -2}};
+  static constexpr float kAT[5][7] = {{1, 1, 1, 1, 1, 1, 0},
+                                      {0, 1, -1, 2, -2, 0.5f, 0},
+                                      {0, 1, 1, 4, 4, 0.25f, 0},
+                                      {0, 1, -1, 8, -8, 0.125f, 0},
+                                      {0, 1, 1, 16, 16, 0.0625f, 1}};
+
+  __attribute__((always_inline)) static void input_rows(const v16 (&d)[7], v16 (&o)[7]) { apply(kBT, d, o); }
+  __attribute__((always_inline)) static void output_rows(const v16 (&m)[7], v16 (&o)[5]) { apply(kAT, m, o); }
 };
 
 // Stride 2 (winograd.cc's kS2G): a 5×5 input tile, from input row and column 4·(tile) − 1, gives 2×2 outputs. Along
@@ -137,10 +170,10 @@ void input_transform_as(const ConvShape& s, const float* x, size_t t0, size_t nt
 
 inline void input_transform(const ConvShape& s, const float* x, size_t t0, size_t nt, size_t cb0, size_t cb1,
                             float* v, size_t v_xi) {
-  if (s.stride_h == 2) {
-    input_transform_as<S2>(s, x, t0, nt, cb0, cb1, v, v_xi);
-  } else {
-    input_transform_as<F4>(s, x, t0, nt, cb0, cb1, v, v_xi);
+  switch (winograd_scheme(s)) {
+    case WinogradScheme::kS2: input_transform_as<S2>(s, x, t0, nt, cb0, cb1, v, v_xi); return;
+    case WinogradScheme::kF5: input_transform_as<F5>(s, x, t0, nt, cb0, cb1, v, v_xi); return;
+    default: input_transform_as<F4>(s, x, t0, nt, cb0, cb1, v, v_xi); return;
   }
 }
 
@@ -212,10 +245,10 @@ void output_transform_of(const ConvShape& s, const float* m, size_t m_xi, size_t
 // ep's bias, residual (addressed like y, possibly y) and ReLU; outputs past OH/OW dropped.
 inline void output_transform(const ConvShape& s, const float* m, size_t m_xi, size_t t0, size_t nt, size_t ob0,
                              size_t ob1, const ConvEpilogue& ep, float* y) {
-  if (s.stride_h == 2) {
-    output_transform_of<S2>(s, m, m_xi, t0, nt, ob0, ob1, ep, y);
-  } else {
-    output_transform_of<F4>(s, m, m_xi, t0, nt, ob0, ob1, ep, y);
+  switch (winograd_scheme(s)) {
+    case WinogradScheme::kS2: output_transform_of<S2>(s, m, m_xi, t0, nt, ob0, ob1, ep, y); return;
+    case WinogradScheme::kF5: output_transform_of<F5>(s, m, m_xi, t0, nt, ob0, ob1, ep, y); return;
+    default: output_transform_of<F4>(s, m, m_xi, t0, nt, ob0, ob1, ep, y); return;
   }
 }
 

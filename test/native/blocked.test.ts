@@ -76,10 +76,12 @@ const cases: Case[] = [
   [[1, 16, 6, 6], [16, 16, 3, 3], { padding: 1 }],
 ];
 
-// 3×3 padding-1 with enough tiles for Winograd: F(4×4, 3×3) at stride 1, 2×2-output tiles at stride 2; partial
-// tiles at the bottom and right edges (odd sides), inputs of odd and even sides.
+// 3×3 padding-1 with enough tiles for Winograd: F(4×4, 3×3) at stride 1 (17×17, 7×7), F(5×5, 3×3) where it fits
+// the plane better (14×13, 14×14), 2×2-output tiles at stride 2; partial tiles at the bottom and right edges (odd
+// sides), inputs of odd and even sides.
 const winogradCases: Case[] = [
   [[2, 32, 14, 13], [48, 32, 3, 3], { padding: 1 }],
+  [[2, 48, 14, 14], [32, 48, 3, 3], { padding: 1 }],
   [[1, 16, 17, 17], [16, 16, 3, 3], { padding: 1 }],
   [[4, 64, 7, 7], [128, 64, 3, 3], { padding: 1 }],
   [[2, 32, 16, 12], [48, 32, 3, 3], { stride: 2, padding: 1 }],
