@@ -86,8 +86,8 @@ void cut_into_pieces(size_t of, size_t count, std::vector<Piece>& pieces) {
   }
 }
 
-// Weights up to this size stay in L2 (1 MB a core) beside a row's input, so that the groups can take turns on each
-// row ([8,256,56,56]→128: 8.1-8.2 → 7.7 ms alone).
+// Weights up to this size stay in L2 (1 MB a core) beside a piece's input, so that the groups can take turns on each
+// piece ([8,256,56,56]→128: 8.1-8.2 → 7.7 ms alone).
 constexpr size_t kGroupsInnerBytes = 512 * 1024;
 
 // The input pixels a strided 1×1 convolution reads, of one image, as a blocked plane of the output's size.
