@@ -144,7 +144,7 @@ void conv_forward(const ConvShape& s, const float* x, const float* packed, const
   // Items (image, group, piece). Where all the weights stay in L2, groups innermost: each piece's input is read from
   // memory once, and the groups read it back from L2. Otherwise pieces innermost: a thread's range walks each
   // group's weights once per image, and the image's input is read once per group.
-  const size_t rows = pieces.size(), items = s.n * groups * rows;
+  const size_t per_group = pieces.size(), items = s.n * groups * per_group;
   const bool groups_inner = conv_packed_size(s) * sizeof(float) <= kGroupsInnerBytes;
   // A strided 1×1 convolution first copies the input pixels it reads, an image at a time, into scratch: there they
   // are the plane of a stride-1 one, whose runs read them back from L2 for every group, where in place they lay
@@ -155,9 +155,9 @@ void conv_forward(const ConvShape& s, const float* x, const float* packed, const
     float* gathered = gather ? thread_scratch<kNchwcGather>(cb_in * plane * kBlock) : nullptr;
     size_t gathered_image = SIZE_MAX;
     for (size_t item = i0; item < i1; item++) {
-      const size_t img = item / (groups * rows);
-      const size_t g = groups_inner ? item % groups : item / rows % groups;
-      const Piece& piece = pieces[groups_inner ? item / groups % rows : item % rows];
+      const size_t img = item / (groups * per_group);
+      const size_t g = groups_inner ? item % groups : item / per_group % groups;
+      const Piece& piece = pieces[groups_inner ? item / groups % per_group : item % per_group];
       Run r{};
       r.blocks_in = cb_in;
       r.x_block = plane_in;

@@ -62,7 +62,7 @@ void run(const Run& r);
 
 // Whether the blocked path can run s: one group, no dilation, channel counts multiples of 16.
 bool conv_eligible(const ConvShape& s);
-// Weights [OC, C, KH, KW] packed for conv_forward: groups of 64 output channels one after the other.
+// Weights [OC, C, KH, KW] packed for conv_forward: the groups of output channels one after the other.
 size_t conv_packed_size(const ConvShape& s);
 void conv_pack(const ConvShape& s, const float* w, float* packed);
 // y = act(conv(x) + bias + residual) on blocked x, y and residual (which may be y).

@@ -1,10 +1,10 @@
-// Winograd on blocked tensors (nchwc.h) for 3×3 padding-1 convolutions: F(4×4, 3×3) at stride 1, and at stride 2 a
-// scheme of 2×2 outputs from 5×5 input tiles (winograd_transforms.h's S2). U = G·g·Gᵀ per (oc, c) once at packing,
-// V = Bᵀ·d·B per input tile and 16-channel block, M[ξ] = V[ξ]·U[ξ] for the n×n positions ξ (36, or 25) by the
-// blocked microkernel, y = Aᵀ·m·A per tile with bias, residual and ReLU. For each ξ, V of a chunk of tiles
-// is laid out as a blocked image whose pixels are the tiles and U as a 1×1 convolution's packed weights, so the
-// products are plain runs of the microkernel, and the transforms work on whole 16-channel vectors
-// (winograd_transforms.h).
+// Winograd on blocked tensors (nchwc.h) for 3×3 padding-1 convolutions, in the schemes of winograd_transforms.h:
+// F(4×4, 3×3) at stride 1, F(5×5, 3×3) where its tiles fit the plane better, and at stride 2 2×2 outputs from 5×5
+// input tiles. U = G·g·Gᵀ per (oc, c) once at packing, V = Bᵀ·d·B per input tile and 16-channel block, M[ξ] =
+// V[ξ]·U[ξ] for the n×n positions ξ (36, 49 or 25) by the blocked microkernel, y = Aᵀ·m·A per tile with bias,
+// residual and ReLU. For each ξ, V of a chunk of tiles is laid out as a blocked image whose pixels are the tiles and
+// U as a 1×1 convolution's packed weights, so the products are plain runs of the microkernel, and the transforms
+// work on whole 16-channel vectors.
 #include <algorithm>
 
 #include "../conv/winograd.h"
@@ -13,7 +13,6 @@
 #include "../scratch.h"
 #include "nchwc.h"
 
-
 namespace resnet::nchwc {
 namespace portable {
 #include "winograd_transforms.h"
@@ -21,41 +20,41 @@ namespace portable {
 
 namespace {
 
-// Each scheme's output tile side (F4 4, F5 5, S2 2) and transformed tile side (6, 7, 5).
-size_t out_side(WinogradScheme k) { return k == WinogradScheme::kF5 ? 5 : k == WinogradScheme::kS2 ? 2 : 4; }
-size_t tile_side(WinogradScheme k) { return k == WinogradScheme::kS2 ? 5 : out_side(k) + 2; }
+// A scheme's output and transformed tile sides and its G, from winograd_transforms.h: one source for the packing,
+// the tile counts and the transforms.
+struct Scheme {
+  size_t out, in;
+  const double (*g)[3];
+};
+template <class F>
+Scheme scheme_of() {
+  return {F::kOut, F::kIn, F::kG};
+}
+// The largest transformed tile side, for the packing's G·g.
+constexpr size_t kMaxSide = std::max({portable::winograd_tiles::F4::kIn, portable::winograd_tiles::F5::kIn,
+                                      portable::winograd_tiles::S2::kIn});
 
-size_t tile_count(const ConvShape& s, WinogradScheme k) {
-  return s.n * ceil_div(s.oh, out_side(k)) * ceil_div(s.ow, out_side(k));
+Scheme scheme(WinogradScheme k) {
+  switch (k) {
+    case WinogradScheme::kF5: return scheme_of<portable::winograd_tiles::F5>();
+    case WinogradScheme::kS2: return scheme_of<portable::winograd_tiles::S2>();
+    default: return scheme_of<portable::winograd_tiles::F4>();
+  }
 }
 
-size_t tile_side(const ConvShape& s) { return tile_side(winograd_scheme(s)); }
+size_t tile_count(const ConvShape& s, WinogradScheme k) {
+  return s.n * ceil_div(s.oh, scheme(k).out) * ceil_div(s.ow, scheme(k).out);
+}
+
 // Transformed positions: 36, 49, or 25.
-size_t positions(const ConvShape& s) { return tile_side(s) * tile_side(s); }
+size_t positions(const ConvShape& s) {
+  const size_t n = scheme(winograd_scheme(s)).in;
+  return n * n;
+}
 size_t tile_count(const ConvShape& s) { return tile_count(s, winograd_scheme(s)); }
 
 // One position's packing: the groups of output channels (group_width() blocks), each [C][width], one after the other.
 size_t u_stride(const ConvShape& s) { return ceil_div(s.c * s.oc, 16) * 16; }
-
-// G for F(4×4, 3×3), in double: the packing rounds each U value once.
-constexpr double kG[6][3] = {{0.25, 0, 0},
-                             {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                             {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                             {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                             {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                             {0, 0, 1}};
-
-// G for F(5×5, 3×3), points 0, ±1, ±2, 1/2 and ∞ (winograd_transforms.h's F5).
-constexpr double kF5G[7][3] = {{1.0 / 4, 0, 0},
-                               {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                               {-1.0 / 18, 1.0 / 18, -1.0 / 18},
-                               {1.0 / 72, 1.0 / 36, 1.0 / 18},
-                               {1.0 / 120, -1.0 / 60, 1.0 / 30},
-                               {32.0 / 45, 16.0 / 45, 8.0 / 45},
-                               {0, 0, -1.0 / 2}};
-
-// G at stride 2: the even taps' F(2, 2) (g0, g0 + g2, g2), then the odd tap once for each odd input (g1, g1).
-constexpr double kS2G[5][3] = {{1, 0, 0}, {1, 0, 1}, {0, 0, 1}, {0, 1, 0}, {0, 1, 0}};
 
 // A chunk of nt tiles from tile t0 of the batch, with its V and M: ξ matrices v_xi and m_xi floats apart.
 struct Chunk {
@@ -123,9 +122,9 @@ void output_transform(const ConvShape& s, const Chunk& c, size_t ob0, size_t ob1
   }
 }
 
-// Tiles per chunk of a thread: V and M (36·(C + OC) floats a tile, at stride 1) of about 1.5 MB, which stay in L2 (1 MB a core)
+// Tiles per chunk of a thread: V and M (n²·(C + OC) floats a tile) of about 1.5 MB, which stay in L2 (1 MB a core)
 // or close between the transforms and the products; but at least C·OC/(C + OC) tiles, where reading all of U
-// (36·C·OC floats) for each chunk stops outweighing the chunk's own V and M, and at most 8 MB of them.
+// (n²·C·OC floats) for each chunk stops outweighing the chunk's own V and M, and at most 8 MB of them.
 size_t chunk_tiles(const ConvShape& s) {
   const size_t tile_bytes = positions(s) * (s.c + s.oc) * sizeof(float);
   const size_t by_cache = (size_t{3} << 19) / tile_bytes, by_weights = s.c * s.oc / (s.c + s.oc);
@@ -204,9 +203,9 @@ bool winograd_pays(const ConvShape& s) {
 size_t winograd_packed_size(const ConvShape& s) { return positions(s) * u_stride(s); }
 
 void winograd_pack(const ConvShape& s, const float* w, float* packed) {
-  const size_t stride = u_stride(s), n = tile_side(s);
-  const WinogradScheme scheme = winograd_scheme(s);
-  const double(*G)[3] = scheme == WinogradScheme::kS2 ? kS2G : scheme == WinogradScheme::kF5 ? kF5G : kG;
+  const Scheme k = scheme(winograd_scheme(s));
+  const size_t stride = u_stride(s), n = k.in;
+  const double(*G)[3] = k.g;
   parallel_ranges(s.oc, 1, [&](size_t oc0, size_t oc1) {
     for (size_t oc = oc0; oc < oc1; oc++) {
       const size_t g = oc / (group_width() * kBlock), width = group_blocks(s, g) * kBlock;
@@ -214,7 +213,7 @@ void winograd_pack(const ConvShape& s, const float* w, float* packed) {
       float* group = packed + g * s.c * group_width() * kBlock;
       for (size_t c = 0; c < s.c; c++) {
         const float* k = w + (oc * s.c + c) * 9;
-        double gg[7][3];  // G·g, n ≤ 7 rows
+        double gg[kMaxSide][3];  // G·g
         for (size_t i = 0; i < n; i++) {
           for (size_t j = 0; j < 3; j++) gg[i][j] = G[i][0] * k[j] + G[i][1] * k[3 + j] + G[i][2] * k[6 + j];
         }

@@ -1,9 +1,9 @@
-// Winograd's input and output transforms on blocked tensors (winograd.cc), 16 channels at a time, for its three
-// schemes (F4, F5 and S2 below): each value of a tile is one 16-float vector (one cache line of the blocked layout), so
-// the transforms are the scalar formulas on vectors, with no transposes or gathers. Written with GCC vector types, compiled where included:
-// one zmm per vector with -mavx512f, four SSE registers in baseline code. Include it inside a namespace of its own
-// (as tile.h), so that builds for different instruction sets do not share its inline functions, after <algorithm>
-// and nchwc.h.
+// Winograd's schemes on blocked tensors (winograd.cc), 16 channels at a time: F4, F5 and S2 below, each its tile
+// sides, its G (applied once, in double, by the packing) and its input and output transforms. Each value of a tile is
+// one 16-float vector (one cache line of the blocked layout), so the transforms are the scalar formulas on vectors,
+// with no transposes or gathers. Written with GCC vector types, compiled where included: one zmm per vector with
+// -mavx512f, four SSE registers in baseline code. Include it inside a namespace of its own (as tile.h), so that
+// builds for different instruction sets do not share its inline functions, after <algorithm> and nchwc.h.
 //
 // V and M hold, for each position ξ (ξ = n·row + column of the n×n transformed tile), a blocked "image" whose pixels
 // are the chunk's tiles: V[ξ][cb][k][16] at v + ξ·v_xi + (cb·nt + k)·16, M likewise over output blocks.
@@ -20,6 +20,12 @@ constexpr long long kPrefetchTiles = 2;
 // F(4×4, 3×3), for stride 1: a 6×6 input tile, from input row and column 4·(tile) − 1, gives 4×4 outputs.
 struct F4 {
   static constexpr int kIn = 6, kOut = 4, kStride = 1;
+  static constexpr double kG[6][3] = {{0.25, 0, 0},
+                                      {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                      {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                      {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                      {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                      {0, 0, 1}};
 
   // o = Bᵀ·d with Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1]:
   // rows 1–2 and 3–4 share their terms up to sign.
@@ -58,12 +64,19 @@ __attribute__((always_inline)) inline void apply(const float (&m)[R][K], const v
   }
 }
 
-// F(5×5, 3×3) (winograd.cc's kF5G), for stride 1 where 5-output tiles fit the plane better than 4-output ones: a
+// F(5×5, 3×3), for stride 1 where 5-output tiles fit the plane better than 4-output ones: a
 // 7×7 input tile, from input row and column 5·(tile) − 1, gives 5×5 outputs. Points 0, ±1, ±2, 1/2 and ∞; in float
 // its outputs err by 1.4× F(4×4, 3×3)'s (largest error 2.3e-5 against 1.7e-5 of the output scale over 256
 // channels, scripts/winograd_points.py).
 struct F5 {
   static constexpr int kIn = 7, kOut = 5, kStride = 1;
+  static constexpr double kG[7][3] = {{1.0 / 4, 0, 0},
+                                      {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                      {-1.0 / 18, 1.0 / 18, -1.0 / 18},
+                                      {1.0 / 72, 1.0 / 36, 1.0 / 18},
+                                      {1.0 / 120, -1.0 / 60, 1.0 / 30},
+                                      {32.0 / 45, 16.0 / 45, 8.0 / 45},
+                                      {0, 0, -1.0 / 2}};
   static constexpr float kBT[7][7] = {{4, -8, -5, 10, 1, -2, 0}, {0, 4, -4, -9, 1, 2, 0},  {0, 4, -12, 7, 3, -2, 0},
                                       {0, 2, -3, -4, 3, 2, 0},   {0, 2, -5, 0, 5, -2, 0},  {0, 4, 0, -5, 0, 1, 0},
                                       {0, 4, -8, -5, 10, 1, -2}};
@@ -77,11 +90,13 @@ struct F5 {
   __attribute__((always_inline)) static void output_rows(const v16 (&m)[7], v16 (&o)[5]) { apply(kAT, m, o); }
 };
 
-// Stride 2 (winograd.cc's kS2G): a 5×5 input tile, from input row and column 4·(tile) − 1, gives 2×2 outputs. Along
+// Stride 2: a 5×5 input tile, from input row and column 4·(tile) − 1, gives 2×2 outputs. Along
 // each axis the even taps (0, 2) meet the even inputs as F(2, 2), Bᵀ = [1 −1 0; 0 1 0; 0 −1 1] on d0, d2, d4, and
-// the odd tap meets the odd inputs d1, d3 alone: 5 products for 2 outputs, 25 for 4 where direct takes 36.
+// the odd tap meets the odd inputs d1, d3 alone: 5 products for 2 outputs, 25 for 4 where direct takes 36. G: the
+// even taps' F(2, 2) (g0, g0 + g2, g2), then the odd tap once for each odd input (g1, g1).
 struct S2 {
   static constexpr int kIn = 5, kOut = 2, kStride = 2;
+  static constexpr double kG[5][3] = {{1, 0, 0}, {1, 0, 1}, {0, 0, 1}, {0, 1, 0}, {0, 1, 0}};
 
   __attribute__((always_inline)) static void input_rows(const v16 (&d)[5], v16 (&o)[5]) {
     o[0] = d[0] - d[2];
