@@ -52,6 +52,7 @@ struct Run {
   const float* residual;  // or null
   bool relu;
   size_t count;
+  size_t prefetch_ahead;  // if not 0: at each input block, prefetch each pixel's input this many floats ahead
 };
 
 void run_avx512(const Run& r);

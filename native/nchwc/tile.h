@@ -23,6 +23,10 @@ __attribute__((always_inline)) inline void tile(const Run& r, size_t j) {
   const size_t width = OB * 16;
   for (size_t cb = 0; cb < r.blocks_in; cb++) {
     const float* xb = r.x + cb * r.x_block;
+    if (r.prefetch_ahead) {
+#pragma GCC unroll 6
+      for (int p = 0; p < NP; p++) __builtin_prefetch(xb + at[p] + r.prefetch_ahead);
+    }
     for (size_t k = 0; k < r.taps; k++) {
       const float* xt = xb + r.tap_offset[k];
       const float* wt = r.w + (cb * r.taps_total + static_cast<size_t>(r.tap_index[k])) * 16 * width;
