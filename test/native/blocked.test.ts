@@ -74,6 +74,11 @@ const cases: Case[] = [
   [[1, 144, 5, 5], [32, 144, 1, 1], { stride: 2 }],
   [[2, 16, 23, 19], [32, 16, 7, 7], { stride: 2, padding: 3 }],
   [[1, 16, 6, 6], [16, 16, 3, 3], { padding: 1 }],
+  // A group's weights over 256 KB (480 × 9 taps × 16-64 outputs): its input blocks in slices, each thread's images in
+  // turn on each slice, the ReLU after the last. 3 images over 2 threads split one image's pieces between them.
+  [[3, 480, 5, 5], [80, 480, 3, 3], { stride: 2, padding: 1 }],
+  // 32 input blocks narrowing to 32 channels: the tiles prefetch the next tile's input.
+  [[1, 512, 3, 5], [32, 512, 1, 1], {}],
 ];
 
 // 3×3 padding-1 with enough tiles for Winograd: F(4×4, 3×3) at stride 1 (17×17, 7×7), F(5×5, 3×3) where it fits
