@@ -99,7 +99,12 @@ void gather_pixels(const ConvShape& s, const float* xi, float* out) {
   for (size_t cb = 0; cb < blocks; cb++) {
     const float* plane = xi + cb * s.h * s.w * kBlock;
     for (size_t oy = 0; oy < s.oh; oy++) {
+      // The lines of the row two ahead: every other line of every other row, which the hardware prefetchers follow
+      // poorly (resnet50's strided downsamples at batch 8, alternating in one process: layer2's 9.4 → 9.2 ms).
+      const float* ahead = plane + (oy + 2) * s.stride_h * s.w * kBlock;
+      const bool prefetch = oy + 2 < s.oh;
       for (size_t ox = 0; ox < s.ow; ox++) {
+        if (prefetch) __builtin_prefetch(ahead + ox * s.stride_w * kBlock);
         std::copy_n(plane + (oy * s.stride_h * s.w + ox * s.stride_w) * kBlock, kBlock, out);
         out += kBlock;
       }
