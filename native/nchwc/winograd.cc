@@ -122,24 +122,43 @@ void output_transform(const ConvShape& s, const Chunk& c, size_t ob0, size_t ob1
   }
 }
 
-// Tiles per chunk of a thread: V and M (n²·(C + OC) floats a tile) of about 1.5 MB, which stay in L2 (1 MB a core)
-// or close between the transforms and the products; but at least C·OC/(C + OC) tiles, where reading all of U
-// (n²·C·OC floats) for each chunk stops outweighing the chunk's own V and M, and at most 8 MB of them.
-size_t chunk_tiles(const ConvShape& s) {
-  const size_t tile_bytes = positions(s) * (s.c + s.oc) * sizeof(float);
-  const size_t by_cache = (size_t{3} << 19) / tile_bytes, by_weights = s.c * s.oc / (s.c + s.oc);
-  return std::max<size_t>(1, std::min(std::max(by_cache, by_weights), (size_t{8} << 20) / tile_bytes));
+// Bytes of U above which it is read from memory at every pass (L3: 32 MB, shared with the activations and with other
+// processes): such a layer's threads share chunks as big as the scratch allows, so that U is read once.
+constexpr size_t kBigU = size_t{16} << 20;
+
+size_t u_bytes(const ConvShape& s) { return positions(s) * s.c * s.oc * sizeof(float); }
+
+// Tiles whose V and M (n²·(C + OC) floats a tile) take about `bytes`.
+size_t tiles_in(const ConvShape& s, size_t bytes) {
+  return std::max<size_t>(1, bytes / (positions(s) * (s.c + s.oc) * sizeof(float)));
 }
 
-// Tiles per chunk that the threads share: V and M of up to 3 MB, which the two cores' L2 nearly hold. For 256
-// channels at 14×14, batch 8 (128 tiles, 9.4 MB of V and M), chunks of 32 took 3.1–3.2 ms against 3.2–3.3 for 64
-// and 3.4 for all 128 at once, although each chunk reads all of U (9.4 MB) again. A U too big to stay in L3 (32 MB,
-// shared) between chunks comes from memory for each, and its chunks take up to 8 MB: 512 channels at 7×7, batch 8
-// (U 37.7 MB), all 32 tiles in one chunk took 3.46–3.57 ms against 3.60–4.03 in two.
+// Tiles enough to amortise a pass over U: V and M of about 1.5 MB, but at least C·OC/(C + OC) tiles, where reading
+// all of U (n²·C·OC floats) for each chunk stops outweighing the chunk's own V and M, and at most 8 MB of them. With
+// fewer tiles than this for each thread of a batch smaller than the pool (one image split between the threads), the
+// threads share chunks; so too for any U over kBigU.
+size_t amortizing_tiles(const ConvShape& s) {
+  const size_t by_weights = s.c * s.oc / (s.c + s.oc);
+  return std::min(std::max(tiles_in(s, size_t{3} << 19), by_weights), tiles_in(s, size_t{8} << 20));
+}
+
+// Tiles per chunk of a thread that runs its own: V and M of about 768 KB, which stay in L2 (1 MB a core) between the
+// transforms and the products, although each chunk reads all of U again, from L3. resnet50 at batch 8, per-call
+// medians of 12 forwards alternating in one process, against chunks of amortizing_tiles and layer3's (5×5 tiles, 72
+// of them) shared: every 3×3 call but layer4's faster, layer1's by 8-10%, all of them 64.6 → 62.6 ms; all calls
+// 233.0 → 231.4 and 252.7 → 250.9 in two runs. Chunks of 512 KB or 1 MB ran slower than 768 KB. Batch 1: layer1's
+// 3-8% faster.
+size_t chunk_tiles(const ConvShape& s) {
+  return u_bytes(s) > kBigU ? amortizing_tiles(s) : tiles_in(s, size_t{3} << 18);
+}
+
+// Tiles per chunk that the threads share: V and M of up to 3 MB, which the two cores' L2 nearly hold. (For 256
+// channels at 14×14 in 4×4 tiles, batch 8: 128 tiles, 9.4 MB of V and M, chunks of 32 took 3.1–3.2 ms against 3.2–3.3
+// for 64 and 3.4 for all 128 at once, although each chunk reads all of U (9.4 MB) again.) A U over kBigU comes from
+// memory for each chunk, and its chunks take up to 8 MB: 512 channels at 7×7, batch 8 (U 37.7 MB), all 32 tiles in
+// one chunk took 3.46–3.57 ms against 3.60–4.03 in two.
 size_t shared_chunk_tiles(const ConvShape& s) {
-  const size_t u_bytes = positions(s) * s.c * s.oc * sizeof(float);
-  const size_t budget = u_bytes > (size_t{16} << 20) ? size_t{8} << 20 : size_t{3} << 20;
-  return std::max<size_t>(1, budget / (positions(s) * (s.c + s.oc) * sizeof(float)));
+  return tiles_in(s, u_bytes(s) > kBigU ? size_t{8} << 20 : size_t{3} << 20);
 }
 
 // The first tile of chunk `chunk` of `chunks` over `total` tiles: an even split on multiples of the microkernel's
@@ -233,8 +252,10 @@ void winograd_forward(const ConvShape& s, const float* x, const float* packed, c
   if (total == 0) return;
   const size_t threads = in_parallel_for() ? 1 : num_threads();
   const size_t per_chunk = std::min(chunk_tiles(s), total);
-  if (threads > 1 && total < threads * per_chunk) {
-    // Too few tiles for a chunk per thread: the threads share chunks of them, as few as the scratch allows.
+  const bool few = total < threads * std::min(amortizing_tiles(s), total);
+  if (threads > 1 && few && (s.n < threads || u_bytes(s) > kBigU)) {
+    // Part of one image for each thread, too few tiles to amortise U; or a U over kBigU: the threads share chunks,
+    // as few as the scratch allows.
     const size_t chunks = ceil_div(total, shared_chunk_tiles(s));
     for (size_t chunk = 0; chunk < chunks; chunk++) {
       const size_t t0 = chunk_start(total, chunk, chunks), t1 = chunk_start(total, chunk + 1, chunks);
