@@ -2,7 +2,7 @@
 // passes. BN is folded into the convolutions, and each conv→BN(→add)(→ReLU) runs as one fused kernel call
 // (Kernels.conv2dFused); activations live in a pool of reused buffers, so repeated calls allocate only the result.
 import { kernels } from '../backend/index.ts';
-import type { BlockedKernels, Kernels } from '../backend/kernels.ts';
+import type { BlockedKernels, ConvGeometry, Kernels } from '../backend/kernels.ts';
 import { CifarResNet, ShortcutA } from '../models/cifar.ts';
 import type { Classifier } from '../models/registry.ts';
 import { BasicBlock, Bottleneck, ResNet } from '../models/resnet.ts';
@@ -69,9 +69,46 @@ function timed<T>(ctx: Context, name: string, kind: string, fn: () => T): T {
 // y then takes its buffer, and the lines the kernel reads for the add are the lines it writes, where a separate
 // output would first be read from memory to be written (resnet50's layer1 conv3 at batch 8, 25.7 MB out: 5.7 ms →
 // 4.7 per call). A caller that passes a pooled residual gives it up.
+// What a convolution needs for an input of one shape and layout, found at its first call with them: geometry,
+// output shape and packed weights. Later calls look it up (the layout query alone was a native call each time:
+// 0.8 ms of a 235 ms batch-8 forward).
+interface ConvPlan {
+  g: ConvGeometry;
+  shape: number[];
+  packed: Float32Array;
+}
+const plans = new WeakMap<FoldedConv, Map<string, ConvPlan>>();
+
+function planFor(ctx: Context, f: FoldedConv, x: Act): ConvPlan {
+  let byInput = plans.get(f);
+  if (!byInput) {
+    byInput = new Map();
+    plans.set(f, byInput);
+  }
+  const key = `${x.shape.join(',')}${x.blocked ? ' blocked' : ''}`;
+  let plan = byInput.get(key);
+  if (!plan) {
+    const g = foldedGeometry(f, x.shape);
+    const b = x.blocked ? ctx.blocked : null;
+    // Packed once per layout: later calls read the weights in the kernel's layout directly. Winograd's F(2×2, 3×3)
+    // and F(4×4, 3×3) packings each run any input size, so one of them serves both: a server whose batches vary
+    // holds at most two packings of a layer (resnet50's layer4: 9.4 MB as GEMM operands, 17 or 38 MB transformed).
+    // The blocked layout's are kept apart from the NCHW ones.
+    const layout = b ? `blocked-${b.convLayout(g)}` : ctx.k.conv2dPackedLayout(g);
+    const family = layout.startsWith('winograd') ? 'winograd' : layout;
+    let packed = f.packed.get(family);
+    if (!packed) {
+      packed = b ? b.packConv(g, f.weight) : ctx.k.packConv2dWeight(g, f.weight);
+      f.packed.set(family, packed);
+    }
+    plan = { g, shape: [g.n, g.oc, g.oh, g.ow], packed };
+    byInput.set(key, plan);
+  }
+  return plan;
+}
+
 function fusedConv(ctx: Context, f: FoldedConv, x: Act, relu: boolean, residual: Act | null = null): Act {
-  const g = foldedGeometry(f, x.shape);
-  const shape = [g.n, g.oc, g.oh, g.ow];
+  const { g, shape, packed: w } = planFor(ctx, f, x);
   // Checked before y may take the residual's buffer, where comparing the two would compare it with itself.
   if (residual && residual.data.length !== g.n * g.oc * g.oh * g.ow) {
     throw new Error(
@@ -84,18 +121,6 @@ function fusedConv(ctx: Context, f: FoldedConv, x: Act, relu: boolean, residual:
   const y = residual?.pooled ? { ...residual, shape } : ctx.pool.acquire(shape);
   const b = x.blocked ? ctx.blocked : null;
   if (b) y.blocked = true;
-  // Packed once per layout: later calls read the weights in the kernel's layout directly. Winograd's F(2×2, 3×3) and
-  // F(4×4, 3×3) packings each run any input size, so one of them serves both: a server whose batches vary holds at
-  // most two packings of a layer (resnet50's layer4: 9.4 MB as GEMM operands, 17 or 38 MB transformed). The blocked
-  // layout's are kept apart from the NCHW ones.
-  const layout = b ? `blocked-${b.convLayout(g)}` : ctx.k.conv2dPackedLayout(g);
-  const family = layout.startsWith('winograd') ? 'winograd' : layout;
-  let packed = f.packed.get(family);
-  if (!packed) {
-    packed = b ? b.packConv(g, f.weight) : ctx.k.packConv2dWeight(g, f.weight);
-    f.packed.set(family, packed);
-  }
-  const w = packed;
   const r = residual?.data ?? null;
   const kind = `conv${g.kh}x${g.kw}${g.strideH > 1 ? `/${g.strideH}` : ''}${residual ? '+add' : ''}${relu ? '+relu' : ''}`;
   timed(ctx, f.name, kind, () =>
