@@ -31,7 +31,7 @@ function randomizeBatchNorms(model: ReturnType<typeof buildModel>): void {
 // Both layouts: NCHW throughout, and blocked from the stem's max pool to the average pool (native backend; 'auto' picks
 // it for every model here but the option-A resnet20 and the grouped resnext50_32x4d, which it refuses). Winograd
 // F(4×4, 3×3) runs resnet18's 3×3 layers at 40×40 (100 tiles at 10×10) and resnet50's at batch 4; batches over 2 run
-// the first two stages 2 images at a time (resnet50 at 4, resnet20 at 3: 2 + 1).
+// the first two stages 2 images at a time (resnet50 at 4, resnet18 and resnet20 at 3: 2 + 1).
 const blockedSkip = kernels().blocked
   ? false
   : 'the backend in use has no blocked kernels (native addon not built, or RESNET_BACKEND=js)';
@@ -41,6 +41,7 @@ describe('compileForInference matches model.eval().forward', () => {
     ['resnet18', [2, 3, 40, 40], ['nchw', 'blocked']],
     ['resnet50', [4, 3, 35, 35], ['nchw', 'blocked']],
     ['resnet34', [1, 3, 32, 32], ['blocked']],
+    ['resnet18', [3, 3, 32, 32], ['nchw', 'blocked']],
     ['resnext50_32x4d', [1, 3, 32, 32], ['nchw']],
     ['resnet20', [3, 3, 13, 13], ['nchw']],
   ] as const) {
