@@ -345,7 +345,7 @@ function defaultLayout(): InferenceLayout {
  * 'auto' keeps them in the backend's blocked layout (Kernels.blocked) where it has one and every convolution can run
  * there (channel counts multiples of 16, one group, no dilation, no option-A shortcut), else in NCHW; 'nchw' and
  * 'blocked' force one ('blocked' throws where it cannot run). resnet50 on the native backend, blocked against NCHW,
- * best forward of alternating runs: 233-238 ms against 274-277 at batch 8, 32.4-32.5 against 37.4-37.5 at batch 1.
+ * best forward of alternating runs: 237-239 ms against 283-284 at batch 8, 32.6 against 37.5 at batch 1.
  */
 export function compileForInference(
   model: Classifier,
