@@ -65,10 +65,6 @@ function timed<T>(ctx: Context, name: string, kind: string, fn: () => T): T {
   return result;
 }
 
-// y = act(conv(x) + bias (+ residual)); x stays owned by the caller. A residual from the pool is overwritten by y:
-// y then takes its buffer, and the lines the kernel reads for the add are the lines it writes, where a separate
-// output would first be read from memory to be written (resnet50's layer1 conv3 at batch 8, 25.7 MB out: 5.7 ms →
-// 4.7 per call). A caller that passes a pooled residual gives it up.
 // What a convolution needs for an input of one shape and layout, found at its first call with them: geometry,
 // output shape and packed weights. Later calls look it up (the layout query alone was a native call each time:
 // 0.8 ms of a 235 ms batch-8 forward).
@@ -107,6 +103,10 @@ function planFor(ctx: Context, f: FoldedConv, x: Act): ConvPlan {
   return plan;
 }
 
+// y = act(conv(x) + bias (+ residual)); x stays owned by the caller. A residual from the pool is overwritten by y:
+// y then takes its buffer, and the lines the kernel reads for the add are the lines it writes, where a separate
+// output would first be read from memory to be written (resnet50's layer1 conv3 at batch 8, 25.7 MB out: 5.7 ms →
+// 4.7 per call). A caller that passes a pooled residual gives it up.
 function fusedConv(ctx: Context, f: FoldedConv, x: Act, relu: boolean, residual: Act | null = null): Act {
   const { g, shape, packed: w } = planFor(ctx, f, x);
   // Checked before y may take the residual's buffer, where comparing the two would compare it with itself.
