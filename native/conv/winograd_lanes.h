@@ -1,7 +1,8 @@
 // Winograd F(4×4, 3×3) transforms on the images-in-lanes layout (lanes.cc), one row of tiles at a time: every pixel
 // is a vector of L images, so a transform is the same few adds as on one image, each over a whole vector. Included
-// only by the instruction-set files (direct_avx512.cc, direct_avx2_fma.cc), each compiling it with its own flags
-// into its own copy (internal linkage): nothing here is shared with baseline code.
+// by the instruction-set files (direct_avx512.cc, direct_avx2_fma.cc), and by the blocked Winograd files
+// (nchwc/winograd*.cc), whose F(4×4, 3×3) takes output_rows on 16-channel vectors; each compiles it with its own
+// flags into its own copy (internal linkage): nothing here is shared between builds.
 #pragma once
 
 #include <cstddef>

@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "../conv/winograd.h"
+#include "../conv/winograd_lanes.h"
 #include "../cpu/features.h"
 #include "../parallel.h"
 #include "../scratch.h"

@@ -1,6 +1,7 @@
 // Winograd's blocked transforms (winograd_transforms.h) compiled with -mavx2 -mfma: two ymm per 16-channel vector.
 #include <algorithm>
 
+#include "../conv/winograd_lanes.h"
 #include "nchwc.h"
 
 #if defined(__AVX2__) && defined(__FMA__)

@@ -1,6 +1,7 @@
 // Winograd's blocked transforms (winograd_transforms.h) compiled with -mavx512f -mfma: one zmm per 16-channel vector.
 #include <algorithm>
 
+#include "../conv/winograd_lanes.h"
 #include "nchwc.h"
 
 #if defined(__AVX512F__)

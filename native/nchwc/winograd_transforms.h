@@ -3,7 +3,8 @@
 // one 16-float vector (one cache line of the blocked layout), so the transforms are the scalar formulas on vectors,
 // with no transposes or gathers. Written with GCC vector types, compiled where included: one zmm per vector with
 // -mavx512f, four SSE registers in baseline code. Include it inside a namespace of its own (as tile.h), so that
-// builds for different instruction sets do not share its inline functions, after <algorithm> and nchwc.h.
+// builds for different instruction sets do not share its inline functions, after <algorithm>, nchwc.h and
+// ../conv/winograd_lanes.h (at file scope: F4 takes its output rows from there).
 //
 // V and M hold, for each position ξ (ξ = n·row + column of the n×n transformed tile), a blocked "image" whose pixels
 // are the chunk's tiles: V[ξ][cb][k][16] at v + ξ·v_xi + (cb·nt + k)·16, M likewise over output blocks.
@@ -40,13 +41,10 @@ struct F4 {
     o[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
   }
 
-  // o = Aᵀ·m with Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1].
+  // o = Aᵀ·m: the formula of the training kernels' images-in-lanes layout (../conv/winograd_lanes.h), on 16-channel
+  // vectors.
   __attribute__((always_inline)) static void output_rows(const v16 (&m)[6], v16 (&o)[4]) {
-    const v16 p12 = m[1] + m[2], n12 = m[1] - m[2], p34 = m[3] + m[4], n34 = m[3] - m[4];
-    o[0] = m[0] + p12 + p34;
-    o[1] = n12 + 2.0f * n34;
-    o[2] = p12 + 4.0f * p34;
-    o[3] = n12 + 8.0f * n34 + m[5];
+    ::resnet::output_rows(m, o);
   }
 };
 
